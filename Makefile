@@ -1,0 +1,59 @@
+# corejob front door. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CPU wheel on disk here; CUDA users: make install TORCH_SPEC='torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126'
+TORCH_SPEC ?= torch==2.13.0
+
+MODEL ?= res_small
+DATASET ?= synthetic_mixed
+WORKERS ?= 1
+GPUS ?= 0
+BACKEND ?=
+NAMESPACE ?=
+IMAGE ?=
+DRY_RUN ?=
+JOB ?=
+SWEEP ?=
+MODELS ?= res_small
+DATASETS ?= synthetic_mixed
+MAX_PARALLEL ?= 2
+RETRIES ?= 1
+PYTEST_ARGS ?=
+
+.PHONY: help install test test-fast lint bench demo submit sweep status logs cancel results \
+        render manifests image push image-test ci-system-deps clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+install: $(BIN)/python ## create .venv with everything for dev and test (idempotent)
+	$(BIN)/python -m pip install -q $(TORCH_SPEC)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+
+test: ## the full test suite (slow tests included), as CI runs it
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: ## unit and quick integration tests only
+	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
+
+lint: ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: ## benchmarks: printed table + JSON under bench-results/
+	$(BIN)/python -m benchmarks
+
+demo: ## a tiny local training run (single process)
+	$(BIN)/corejob-train --model_config $(MODEL) --dataset_configs_path synthetic_tiny \
+	  --run_dir runs/demo --data_root data --max_epochs 2
+
+clean: ## remove runs, data and caches
+	rm -rf runs data bench-results .pytest_cache .ruff_cache
