@@ -1,0 +1,21 @@
+"""Process exit codes: the trainer's side of the restart contract (docs/CONTRACT.md).
+
+Under a PyTorchJob with ``restartPolicy: ExitCode`` the operator restarts replicas whose
+container exits with 128 or more and fails the job for 1-127. Codes below 128 therefore
+mean "retrying cannot help"; codes from 128 up mean "run me again, I will resume".
+"""
+
+from __future__ import annotations
+
+SUCCESS = 0
+UNEXPECTED_ERROR = 1
+CONFIG_ERROR = 2
+DISTRIBUTED_FAILURE = 129
+PREEMPTED = 143  # 128 + SIGTERM
+
+RETRYABLE_MIN = 128
+
+
+def is_retryable(code: int) -> bool:
+    """True when the operator's ExitCode policy restarts a replica that exited with ``code``."""
+    return code >= RETRYABLE_MIN
