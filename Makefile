@@ -34,24 +34,29 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-install: $(BIN)/python ## create .venv with everything for dev and test (idempotent)
+# The stamp makes every target usable on a fresh machine and re-installs when deps change.
+STAMP := $(VENV)/.corejob-installed
+$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q $(TORCH_SPEC)
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
 
-test: ## the full test suite (slow tests included), as CI runs it
+install: $(STAMP) ## create .venv with everything for dev and test (idempotent)
+
+test: $(STAMP) ## the full test suite (slow tests included), as CI runs it
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: ## unit and quick integration tests only
+test-fast: $(STAMP) ## unit and quick integration tests only
 	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
 
-lint: ## ruff
+lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: ## benchmarks: printed table + JSON under bench-results/
+bench: $(STAMP) ## benchmarks: printed table + JSON under bench-results/
 	$(BIN)/python -m benchmarks
 
-demo: ## a tiny local training run (single process)
+demo: $(STAMP) ## a tiny local training run (single process)
 	$(BIN)/corejob-train --model_config $(MODEL) --dataset_configs_path synthetic_tiny \
 	  --run_dir runs/demo --data_root data --max_epochs 2
 
