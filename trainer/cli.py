@@ -1,0 +1,177 @@
+"""``corejob-train`` / ``python -m trainer``: the trainer's command line (docs/CONTRACT.md).
+
+Subcommands: ``train`` (the default when the first argument is an option, so the seed's
+``train_ddp_multidataset.py`` command lines keep working) and ``generate`` (synthetic
+sessions onto a data volume ahead of time). Errors become one line on stderr and an exit
+code from :mod:`trainer.exit_codes`; the traceback appears only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import NoReturn
+
+from trainer import exit_codes
+from trainer.distributed import DEFAULT_DDP_TIMEOUT_S, is_communication_failure
+from trainer.errors import CorejobTrainError
+from trainer.preemption import Preempted, SigtermFlag
+
+PROG = "corejob-train"
+SUBCOMMANDS = ("train", "generate")
+SCHEDULERS = ("cosine", "cosine_restarts", "none")
+DSET_DTYPES = ("uint8", "bfloat16", "float32")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def _add_data_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dataset_configs_path",
+        default="synthetic_mixed",
+        help="dataset config: a name under trainer/configs/datasets/ or a YAML path",
+    )
+    parser.add_argument("--data_root", default=None, help="data directory (overrides the config)")
+    parser.add_argument("--max_datasets", type=_positive_int, default=None)
+    parser.add_argument("--debug", action="store_true", help="print tracebacks on errors")
+
+
+def _add_optim_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("optimization")
+    group.add_argument("--batch_size", type=_positive_int, default=128, help="per process")
+    group.add_argument("--learning_rate", type=float, default=1e-3)
+    group.add_argument("--core_lr_scale", type=float, default=1.0, help="core LR = scale x LR")
+    group.add_argument("--weight_decay", type=float, default=1e-4)
+    group.add_argument("--max_epochs", type=_positive_int, default=100)
+    group.add_argument("--gradient_clip_val", type=float, default=None)
+    group.add_argument("--accumulate_grad_batches", type=_positive_int, default=1)
+    group.add_argument("--lr_scheduler", choices=SCHEDULERS, default="cosine")
+    group.add_argument("--warmup_epochs", type=float, default=1.0)
+    group.add_argument("--restart_period", type=_positive_int, default=10, help="epochs")
+    group.add_argument("--precision", default=None, help="default: bf16-mixed on GPU, else 32")
+    group.add_argument("--early_stopping_patience", type=int, default=None)
+    group.add_argument("--early_stopping_min_delta", type=float, default=0.0)
+    group.add_argument("--seed", type=int, default=0)
+
+
+def _add_runtime_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("runtime")
+    group.add_argument("--dset_dtype", choices=DSET_DTYPES, default="uint8")
+    group.add_argument("--num_workers", type=int, default=0, help="DataLoader workers")
+    group.add_argument("--steps_per_epoch", type=_positive_int, default=None)
+    group.add_argument("--limit_val_batches", type=float, default=None, help="fraction or count")
+    group.add_argument("--compile", action="store_true", help="torch.compile the model")
+    group.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="auto")
+    group.add_argument("--ddp_timeout_s", type=float, default=DEFAULT_DDP_TIMEOUT_S)
+
+
+def _add_output_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("outputs and resuming")
+    group.add_argument("--run_dir", default="runs/default", help="metrics, logs, checkpoints")
+    group.add_argument("--checkpoint_dir", default=None, help="default: RUN_DIR/checkpoints")
+    group.add_argument("--save_top_k", type=int, default=3, help="best checkpoints kept")
+    group.add_argument(
+        "--resume",
+        default="auto",
+        help="auto (CHECKPOINT_DIR/last.ckpt if present) | never | PATH",
+    )
+    group.add_argument("--ckpt_path", default=None, help="resume from this checkpoint (seed name)")
+    group.add_argument("--project_name", default="corejob", help="W&B project")
+    group.add_argument("--experiment_name", default=None, help="W&B run name")
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line (the full usage is long); ``--help`` still shows it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(exit_codes.CONFIG_ERROR, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(
+        dest="command", metavar="{train,generate}", parser_class=_OneLineParser
+    )
+    train = sub.add_parser("train", help="train a model (default subcommand)")
+    train.add_argument(
+        "--model_config",
+        default="res_small",
+        help="model config: a name under trainer/configs/models/ or a YAML path",
+    )
+    _add_data_args(train)
+    _add_optim_args(train)
+    _add_runtime_args(train)
+    _add_output_args(train)
+    generate = sub.add_parser("generate", help="generate missing synthetic sessions")
+    _add_data_args(generate)
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv``; ``train`` is implied when the first argument is not a subcommand."""
+    argv = list(argv)
+    if argv and argv[0] not in (*SUBCOMMANDS, "-h", "--help"):
+        argv.insert(0, "train")
+    if not argv:
+        argv = ["train"]
+    return build_parser().parse_args(argv)
+
+
+def _dispatch(args: argparse.Namespace, sigterm: SigtermFlag) -> int:
+    if args.command == "generate":
+        from trainer.run import generate
+
+        generate(args)
+        return exit_codes.SUCCESS
+    from trainer.run import train
+
+    train(args, sigterm)
+    return exit_codes.SUCCESS
+
+
+def _report(message: str, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+
+
+def run_cli(argv: Sequence[str]) -> int:
+    """Run one command; returns the process exit code (never raises, except SystemExit)."""
+    args = parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    sigterm = SigtermFlag()
+    sigterm.install()
+    try:
+        return _dispatch(args, sigterm)
+    except Preempted as stop:
+        print(f"{PROG}: preempted: {stop}", file=sys.stderr, flush=True)
+        return exit_codes.PREEMPTED
+    except CorejobTrainError as error:
+        _report(str(error), debug)
+        return error.exit_code
+    except KeyboardInterrupt:
+        _report("interrupted", debug)
+        return exit_codes.PREEMPTED
+    except Exception as error:
+        if is_communication_failure(error):
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            _report(f"distributed communication failed (a peer died or timed out): {first}", debug)
+            return exit_codes.DISTRIBUTED_FAILURE
+        hint = "" if debug else " (re-run with --debug for the traceback)"
+        _report(f"unexpected {type(error).__name__}: {error}{hint}", debug)
+        return exit_codes.UNEXPECTED_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    code = run_cli(sys.argv[1:] if argv is None else argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    raise SystemExit(code)

@@ -1,0 +1,240 @@
+"""Assemble and run one training job: data module + model + ``pl.Trainer`` + reporting.
+
+Pure helpers decide *what* to run (resume point, trainer arguments, callbacks); ``train``
+is the shell that builds the objects, calls ``fit`` and has rank 0 write the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger
+
+from trainer import distributed
+from trainer.callbacks import EpochHeartbeat
+from trainer.errors import ConfigError
+from trainer.preemption import PreemptionCheckpoint, SigtermFlag
+from trainer.results import build_result, clean_history, result_line, write_json_atomic
+
+MONITOR = "val_bps_overall"
+LAST_CKPT = "last.ckpt"
+WEIGHTS_LINE_PREFIX = "COREJOB_WEIGHTS "
+
+
+def checkpoint_dir_of(args: argparse.Namespace) -> Path:
+    return Path(args.checkpoint_dir) if args.checkpoint_dir else Path(args.run_dir) / "checkpoints"
+
+
+def resolve_resume(resume: str, ckpt_path: str | None, checkpoint_dir: Path) -> Path | None:
+    """The checkpoint to resume from: explicit path, ``last.ckpt`` when present, or none."""
+    if ckpt_path and resume not in ("auto", ckpt_path):
+        raise ConfigError("--ckpt_path", ckpt_path, f"conflicts with --resume {resume}")
+    explicit = ckpt_path or (resume if resume not in ("auto", "never") else None)
+    if explicit:
+        if not Path(explicit).is_file():
+            raise ConfigError("--resume", explicit, "no such checkpoint file")
+        return Path(explicit)
+    last = checkpoint_dir / LAST_CKPT
+    return last if resume == "auto" and last.is_file() else None
+
+
+def config_label(name_or_path: str) -> str:
+    """``synthetic_tiny`` for a name, the file stem for a YAML path (used in results)."""
+    path = Path(name_or_path)
+    return path.stem if path.suffix in (".yaml", ".yml") else name_or_path
+
+
+def default_precision(accelerator: str) -> str:
+    return "bf16-mixed" if accelerator == "gpu" else "32-true"
+
+
+def build_callbacks(
+    args: argparse.Namespace, checkpoint_dir: Path, sigterm: SigtermFlag
+) -> tuple[list[pl.Callback], EpochHeartbeat]:
+    """Heartbeat/history, preemption, top-k + last checkpoints, LR monitor, early stopping."""
+    heartbeat = EpochHeartbeat()
+    callbacks: list[pl.Callback] = [
+        heartbeat,
+        PreemptionCheckpoint(sigterm, checkpoint_dir / LAST_CKPT),
+        ModelCheckpoint(
+            dirpath=checkpoint_dir,
+            filename="epoch{epoch:03d}-bps{val_bps_overall:.4f}",
+            auto_insert_metric_name=False,
+            monitor=MONITOR,
+            mode="max",
+            save_top_k=args.save_top_k,
+            save_last=True,
+        ),
+        LearningRateMonitor(logging_interval="epoch"),
+    ]
+    if args.early_stopping_patience:
+        callbacks.append(
+            EarlyStopping(
+                monitor=MONITOR,
+                mode="max",
+                patience=args.early_stopping_patience,
+                min_delta=args.early_stopping_min_delta,
+            )
+        )
+    return callbacks, heartbeat
+
+
+def trainer_arguments(
+    args: argparse.Namespace, layout: distributed.Layout, accelerator: str
+) -> dict[str, Any]:
+    """Everything ``pl.Trainer`` gets except callbacks and logger (pure)."""
+    steps = args.steps_per_epoch
+    kwargs: dict[str, Any] = {
+        "accelerator": accelerator,
+        "precision": args.precision or default_precision(accelerator),
+        "max_epochs": args.max_epochs,
+        "gradient_clip_val": args.gradient_clip_val,
+        "accumulate_grad_batches": args.accumulate_grad_batches,
+        "default_root_dir": args.run_dir,
+        # The data module's samplers shard by rank themselves (exact validation statistics).
+        "use_distributed_sampler": False,
+        "enable_progress_bar": sys.stderr.isatty() and layout.is_rank_zero,
+        "log_every_n_steps": max(1, min(50, steps or 50)),
+        **distributed.trainer_kwargs(layout, args.ddp_timeout_s),
+    }
+    if args.limit_val_batches is not None:
+        limit = args.limit_val_batches
+        kwargs["limit_val_batches"] = int(limit) if limit > 1 else limit
+    return kwargs
+
+
+def weights_digest(module: torch.nn.Module) -> str:
+    """SHA-256 over the state dict (names and bytes): equal on all ranks iff weights are."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _datamodule(args: argparse.Namespace) -> Any:
+    from trainer.data import MultiDatasetDM
+    from trainer.data.config import load_dataset_config
+
+    config = load_dataset_config(
+        args.dataset_configs_path, data_root=args.data_root, max_datasets=args.max_datasets
+    )
+    return MultiDatasetDM(
+        config,
+        batch_size=args.batch_size,
+        dset_dtype=args.dset_dtype,
+        num_workers=args.num_workers,
+        seed=args.seed,
+        steps_per_epoch=args.steps_per_epoch,
+    ), config
+
+
+def _model(args: argparse.Namespace, sessions: list[Any], dataset_config: Any) -> Any:
+    from trainer.model_config import load_model_config
+    from trainer.module import MultiDatasetModel
+    from trainer.optim import OptimSettings
+
+    optim = OptimSettings(
+        learning_rate=args.learning_rate,
+        core_lr_scale=args.core_lr_scale,
+        weight_decay=args.weight_decay,
+        lr_scheduler=args.lr_scheduler,
+        warmup_epochs=args.warmup_epochs,
+        restart_period=args.restart_period,
+        max_epochs=args.max_epochs,
+        steps_per_epoch=args.steps_per_epoch,
+    )
+    model = MultiDatasetModel(
+        load_model_config(args.model_config), sessions, optim, dataset_config.to_dict()
+    )
+    if args.compile:
+        model.compile()
+    return model
+
+
+def generate(args: argparse.Namespace) -> None:
+    """Write every missing synthetic session of a dataset config (``corejob-train generate``)."""
+    datamodule, config = _datamodule(_with_defaults(args))
+    datamodule.prepare_data()
+    print(f"generated {len(config.sessions)} sessions under {config.data_root}", flush=True)
+
+
+def _with_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    defaults = {"batch_size": 1, "dset_dtype": "uint8", "num_workers": 0, "seed": 0}
+    return argparse.Namespace(**{**defaults, "steps_per_epoch": None, **vars(args)})
+
+
+def train(args: argparse.Namespace, sigterm: SigtermFlag) -> dict[str, Any] | None:
+    """Run one training job; rank 0 returns (and prints) the result object."""
+    started = time.perf_counter()
+    accelerator = distributed.resolve_accelerator(args.accelerator)
+    layout = distributed.current_layout(accelerator)
+    distributed.configure_process(layout)
+    run_dir, checkpoint_dir = Path(args.run_dir), checkpoint_dir_of(args)
+    resume_from = resolve_resume(args.resume, args.ckpt_path, checkpoint_dir)
+    pl.seed_everything(args.seed, workers=True, verbose=False)
+
+    datamodule, dataset_config = _datamodule(args)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    model = _model(args, datamodule.sessions_info, dataset_config)
+
+    callbacks, heartbeat = build_callbacks(args, checkpoint_dir, sigterm)
+    trainer = pl.Trainer(
+        **trainer_arguments(args, layout, accelerator),
+        callbacks=callbacks,
+        logger=CSVLogger(save_dir=run_dir, name="", version=""),
+    )
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+
+    return _report(args, trainer, model, datamodule, heartbeat, resume_from, started)
+
+
+def _report(
+    args: argparse.Namespace,
+    trainer: pl.Trainer,
+    model: torch.nn.Module,
+    datamodule: Any,
+    heartbeat: EpochHeartbeat,
+    resume_from: Path | None,
+    started: float,
+) -> dict[str, Any] | None:
+    """Every rank prints its weights digest; rank 0 writes metrics and the result line."""
+    run_dir = Path(args.run_dir)
+    digest = weights_digest(model)
+    print(f"{WEIGHTS_LINE_PREFIX}rank={trainer.global_rank} sha256={digest}", flush=True)
+    if not trainer.is_global_zero:
+        return None
+    run_facts = {
+        "model": config_label(args.model_config),
+        "dataset": config_label(args.dataset_configs_path),
+        "experiment_name": args.experiment_name,
+        "global_step": trainer.global_step,
+        "world_size": trainer.world_size,
+        "wall_time_s": round(time.perf_counter() - started, 3),
+        "train_time_s": round(heartbeat.train_time_s, 3),
+        "samples_per_s": heartbeat.train_samples / heartbeat.train_time_s
+        if heartbeat.train_time_s
+        else None,
+        "resumed_from": str(resume_from) if resume_from else None,
+        "best_checkpoint": trainer.checkpoint_callback.best_model_path or None,
+        "weights_sha256": digest,
+        "run_dir": str(run_dir),
+    }
+    oracle = datamodule.oracle_bps() if hasattr(datamodule, "oracle_bps") else None
+    sessions = [info.name for info in datamodule.sessions_info]
+    result = build_result(
+        history=heartbeat.history, sessions=sessions, run=run_facts, oracle=oracle
+    )
+    write_json_atomic(run_dir / "history.json", clean_history(heartbeat.history))
+    write_json_atomic(run_dir / "metrics.json", result)
+    print(result_line(result), flush=True)
+    return result
