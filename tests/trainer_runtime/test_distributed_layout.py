@@ -75,7 +75,7 @@ def test_bad_launcher_variables_are_config_errors_naming_the_variable(env, field
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        (RuntimeError("[gloo/transport/tcp/pair.cc:534] Connection closed by peer [1.2.3.4]"), True),
+        (RuntimeError("[gloo/tcp/pair.cc:534] Connection closed by peer [1.2.3.4]"), True),
         (RuntimeError("Connection reset by peer"), True),
         (torch.distributed.DistBackendError("NCCL watchdog"), True),
         (RuntimeError("mat1 and mat2 shapes cannot be multiplied"), False),
