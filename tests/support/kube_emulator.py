@@ -1,0 +1,375 @@
+"""A Kubernetes API server good enough for the controller: kmock's emulator, patched.
+
+kmock 0.8's ``KubernetesEmulator`` stores objects and streams watch events, but it is not
+an API server yet: creation answers 200 without uid/resourceVersion, label selectors are
+ignored, lists have no kind, watches cannot resume, and errors carry kmock's own reasons.
+This subclass fills exactly those gaps (plus pod logs and fault injection), so the real
+``kubernetes`` client, the kubeflow-training SDK and ``kubectl`` can talk to it over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp.web
+import attrs
+import kmock
+from kmock._internal import aiobus, rendering
+
+# (resource, kind, namespaced) served by the emulator; discovery is derived from this table.
+RESOURCES: list[tuple[str, str, bool]] = [
+    ("kubeflow.org/v1/pytorchjobs", "PyTorchJob", True),
+    ("v1/pods", "Pod", True),
+    ("v1/events", "Event", True),
+    ("v1/nodes", "Node", False),
+    ("v1/namespaces", "Namespace", False),
+]
+VERBS = {"create", "delete", "get", "list", "patch", "update", "watch"}
+STATUS_REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "AlreadyExists",
+    410: "Expired",
+    422: "Invalid",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+}
+
+
+@dataclass
+class Fault:
+    """An injected failure: the next ``times`` requests matching method+path get ``status``."""
+
+    method: str
+    path: re.Pattern[str]
+    status: int
+    message: str
+    times: int
+
+
+def status_error(status: int, message: str, details: dict[str, Any] | None = None) -> Exception:
+    """A ``Status`` error as the real API server sends it (reason named as Kubernetes does)."""
+    return kmock.KubernetesError(
+        status=status,
+        reason=STATUS_REASONS.get(status, "InternalError"),
+        message=message,
+        details=details or {"causes": []},
+    )
+
+
+class RecordingBus(aiobus.Bus[Any]):
+    """The per-resource event bus, which also stamps resourceVersions and keeps a history.
+
+    Stamping at publication time (under the emulator's lock) makes resourceVersions
+    monotonic in event order, which is what watch resumption relies on.
+    """
+
+    def __init__(self, emulator: ApiServerEmulator) -> None:
+        super().__init__()
+        self.emulator = emulator
+
+    async def put(self, event: Any) -> None:
+        obj = event.get("object", {})
+        rv = self.emulator.next_resource_version()
+        obj.setdefault("metadata", {})["resourceVersion"] = str(rv)
+        event = copy.deepcopy(event)
+        self.emulator.history.append((rv, event))
+        await super().put(event)
+
+
+@attrs.define(kw_only=True)
+class ApiServerEmulator(kmock.KubernetesEmulator):
+    """kmock's emulator with API-server semantics (see the module docstring)."""
+
+    resource_version: int = 0
+    history: list[tuple[int, dict[str, Any]]] = attrs.field(factory=list)
+    compacted_before: int = 0
+    faults: list[Fault] = attrs.field(factory=list)
+    pod_logs: dict[tuple[str, str], list[str]] = attrs.field(factory=dict)
+    watch_generation: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self._buses = _BusFactory(self)
+        for path, kind, namespaced in RESOURCES:
+            self.resources[path] = kmock.ResourceInfo(
+                kind=kind,
+                singular=kind.lower(),
+                namespaced=namespaced,
+                verbs=VERBS,
+                subresources={"status"} if path.startswith("kubeflow") else set(),
+            )
+
+    def compact(self) -> None:
+        """Forget the event history, as etcd compaction does: old watches get 410 Gone."""
+        self.history.clear()
+        self.compacted_before = self.resource_version + 1
+
+    def drop_watches(self) -> None:
+        """End every open watch stream (a dropped connection, as clients see it)."""
+        self.watch_generation += 1
+
+    def inject_fault(
+        self, method: str, path: str, status: int, message: str, times: int = 1
+    ) -> None:
+        """Fail the next ``times`` requests whose path matches the regex ``path``."""
+        self.faults.append(Fault(method.upper(), re.compile(path), status, message, times))
+
+    @property
+    def requests(self) -> list[rendering.Request]:
+        """Every request served so far, oldest first."""
+        return list(self)
+
+    def next_resource_version(self) -> int:
+        self.resource_version += 1
+        return self.resource_version
+
+    # --- the request pipeline -------------------------------------------------------------
+
+    async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        self._raise_injected_fault(request)
+        if request.resource is None:
+            return await super()._handle(request)
+        if request.method.value == "GET" and request.params.get("watch") in ("true", "True", "1"):
+            return await (await self._serve_watch(request))(request)  # Go's ParseBool
+        known = any(known == request.resource for known in self.resources)
+        if request.resource.plural and not known:
+            raise status_error(404, "the server could not find the requested resource")
+        if request.subresource == "log":
+            return await self._serve_log(request)
+        if request.action == kmock.action.CREATE and isinstance(request.data, dict):
+            self._admit_new_object(request)
+        if request.action in (kmock.action.FETCH, kmock.action.UPDATE, kmock.action.DELETE):
+            self._require_object(request)
+        return await super()._handle(request)
+
+    def _raise_injected_fault(self, request: rendering.Request) -> None:
+        for fault in self.faults:
+            matched = fault.method == request.method.value and fault.path.search(request.url.path)
+            if fault.times > 0 and matched:
+                fault.times -= 1
+                raise status_error(fault.status, fault.message)
+
+    def _admit_new_object(self, request: rendering.Request) -> None:
+        metadata = request.data.setdefault("metadata", {})
+        name = metadata.get("name")
+        if not name:
+            raise status_error(422, "metadata.name: Required value: name is required")
+        key = (request.resource, request.namespace, name)
+        if key in self.objects and not self.objects[key].deleted:
+            plural = f"{request.resource.plural}.{request.resource.group}".rstrip(".")
+            raise status_error(409, f'{plural} "{name}" already exists')
+        if request.namespace:
+            metadata["namespace"] = request.namespace
+        metadata["uid"] = str(uuid.uuid4())
+        metadata["creationTimestamp"] = now_rfc3339()
+        metadata["generation"] = 1
+
+    def _require_object(self, request: rendering.Request) -> None:
+        if request.name is None:
+            return
+        key = (request.resource, request.namespace, request.name)
+        if key not in self.objects or self.objects[key].deleted:
+            plural = f"{request.resource.plural}.{request.resource.group}".rstrip(".")
+            raise status_error(404, f'{plural} "{request.name}" not found')
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def _matching(self, request: rendering.Request) -> list[dict[str, Any]]:
+        selector = parse_selector(request.params.get("labelSelector", ""))
+        fields = parse_selector(request.params.get("fieldSelector", ""))
+        found = []
+        for (resource, namespace, _name), obj in self.objects.items():
+            if resource != request.resource or obj.deleted:
+                continue
+            if request.namespace is not None and namespace != request.namespace:
+                continue
+            raw = copy.deepcopy(obj.raw)
+            labels = raw.get("metadata", {}).get("labels") or {}
+            if matches(labels, selector) and matches_fields(raw, fields):
+                found.append(raw)
+        return found
+
+    async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
+        info = self.resources[request.resource]
+        group_version = "/".join(p for p in (request.resource.group, request.resource.version) if p)
+        async with self._lock:
+            items = self._matching(request)
+            version = str(self.resource_version)
+        return {
+            "apiVersion": group_version,
+            "kind": f"{info.kind}List",
+            "metadata": {"resourceVersion": version},
+            "items": items,
+        }
+
+    async def _serve_watch(self, request: rendering.Request) -> rendering.Response:
+        return rendering.Response(
+            headers={"Content-Type": "application/json"},
+            payload=self._watch_events(request),
+        )
+
+    async def _watch_events(self, request: rendering.Request) -> AsyncIterator[Any]:
+        """ADDED for the current state, or a replay since ``resourceVersion``, then live.
+
+        A resourceVersion older than the compacted history gets a 410 Gone ERROR event,
+        as on a real server whose etcd history was compacted.
+        """
+        yield b""
+        selector = parse_selector(request.params.get("labelSelector", ""))
+        since = request.params.get("resourceVersion")
+        timeout = float(request.params.get("timeoutSeconds") or 3600)
+        generation = self.watch_generation
+        bus = self._buses[request.resource]
+        async with self._lock:
+            mark = await bus.mark()
+            if since and since != "0" and int(since) < self.compacted_before:
+                yield gone_event(since)
+                return
+            if since and since != "0":
+                backlog = [event for rv, event in self.history if rv > int(since)]
+            else:
+                backlog = [{"type": "ADDED", "object": obj} for obj in self._matching(request)]
+        for event in backlog:
+            if self._event_matches(request, event, selector):
+                yield event
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        forwarder = asyncio.create_task(forward(bus, mark, queue))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            while self.watch_generation == generation and loop.time() < deadline:
+                try:
+                    event = await asyncio.wait_for(queue.get(), 0.2)
+                except TimeoutError:
+                    continue
+                if self._event_matches(request, event, selector):
+                    yield event
+        finally:
+            forwarder.cancel()
+
+    def _event_matches(
+        self, request: rendering.Request, event: dict[str, Any], selector: list[Any]
+    ) -> bool:
+        metadata = event["object"].get("metadata", {})
+        if request.namespace is not None and metadata.get("namespace") != request.namespace:
+            return False
+        return matches(metadata.get("labels") or {}, selector)
+
+    async def _serve_create(self, request: rendering.Request) -> rendering.Payload:
+        return rendering.Response(status=201, payload=await super()._serve_create(request))
+
+    async def _serve_log(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        key = (request.namespace or "", request.name or "")
+        pod_key = (kmock.resource("v1/pods"), request.namespace, request.name)
+        if pod_key not in self.objects or self.objects[pod_key].deleted:
+            raise status_error(404, f'pods "{request.name}" not found')
+        lines = self.pod_logs.get(key, [])
+        if "tailLines" in request.params:
+            lines = lines[-int(request.params["tailLines"]) :]
+        if request.params.get("follow") != "true":
+            return aiohttp.web.Response(text="".join(f"{line}\n" for line in lines))
+        return await rendering.Response(payload=self._follow_log(key, pod_key))(request)
+
+    async def _follow_log(self, key: tuple[str, str], pod_key: Any) -> AsyncIterator[bytes]:
+        """Stream the log and what gets appended, until the pod's phase is terminal."""
+        sent = 0
+        while True:
+            lines = self.pod_logs.get(key, [])
+            for line in lines[sent:]:
+                yield f"{line}\n".encode()
+            sent = len(lines)
+            phase = self.objects[pod_key].get("status", {}).get("phase")
+            if phase in ("Succeeded", "Failed"):
+                return
+            await asyncio.sleep(0.05)
+
+    # e.g. /api/v1: kmock answers groupVersion "/v1"; kubectl needs "v1".
+    async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
+        payload = await super()._serve_version(request)
+        payload["groupVersion"] = payload["groupVersion"].lstrip("/")
+        return payload
+
+    async def _serve_server_version(self, request: rendering.Request) -> rendering.Payload:
+        payload = await super()._serve_server_version(request)
+        payload.update(minor="31", gitVersion="v1.31.0-kmock")
+        return payload
+
+
+class _BusFactory(dict):  # type: ignore[type-arg]
+    """A defaultdict of :class:`RecordingBus` that knows its emulator."""
+
+    def __init__(self, emulator: ApiServerEmulator) -> None:
+        super().__init__()
+        self.emulator = emulator
+
+    def __missing__(self, key: Any) -> RecordingBus:
+        bus = self[key] = RecordingBus(self.emulator)
+        return bus
+
+
+async def forward(bus: aiobus.Bus[Any], mark: Any, queue: asyncio.Queue[Any]) -> None:
+    """Move bus events into a queue, which (unlike a generator) survives wait_for timeouts."""
+    async for event in bus.stream(since=mark):
+        await queue.put(event)
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def gone_event(since: str) -> dict[str, Any]:
+    message = f"too old resource version: {since}"
+    return {
+        "type": "ERROR",
+        "object": {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                   "code": 410, "reason": "Expired", "message": message},
+    }  # fmt: skip
+
+
+def parse_selector(text: str) -> list[tuple[str, str, str | None]]:
+    """``a=b,c!=d,e`` → [(key, op, value)]; enough of the label-selector grammar for us."""
+    terms = []
+    for term in filter(None, (t.strip() for t in text.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            terms.append((key, "!=", value))
+        elif "=" in term:
+            key, value = term.replace("==", "=").split("=", 1)
+            terms.append((key, "=", value))
+        else:
+            terms.append((term.lstrip("!"), "!" if term.startswith("!") else "exists", None))
+    return terms
+
+
+def matches(labels: dict[str, str], selector: list[tuple[str, str, str | None]]) -> bool:
+    for key, op, value in selector:
+        if (op == "=" and labels.get(key) != value) or (op == "!=" and labels.get(key) == value):
+            return False
+        if (op == "exists" and key not in labels) or (op == "!" and key in labels):
+            return False
+    return True
+
+
+def matches_fields(obj: dict[str, Any], selector: list[tuple[str, str, str | None]]) -> bool:
+    for key, op, value in selector:
+        current: Any = obj
+        for part in key.split("."):
+            current = current.get(part) if isinstance(current, dict) else None
+        if (op == "=") != (current == value):
+            return False
+    return True
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj).encode()
