@@ -1,0 +1,1 @@
+"""Benchmarks: one ``bench_*.py`` module per area, each with ``run() -> list[dict]``."""
