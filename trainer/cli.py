@@ -54,7 +54,9 @@ def _add_optim_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--accumulate_grad_batches", type=_positive_int, default=1)
     group.add_argument("--lr_scheduler", choices=SCHEDULERS, default="cosine")
     group.add_argument("--warmup_epochs", type=float, default=1.0)
-    group.add_argument("--restart_period", type=_positive_int, default=10, help="epochs")
+    group.add_argument(
+        "--restart_period", type=_positive_int, default=None, help="epochs per cosine cycle"
+    )
     group.add_argument("--precision", default=None, help="default: bf16-mixed on GPU, else 32")
     group.add_argument("--early_stopping_patience", type=int, default=None)
     group.add_argument("--early_stopping_min_delta", type=float, default=0.0)
@@ -95,7 +97,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = _OneLineParser(prog=PROG, description="Train multi-dataset models of visual cortex.")
     sub = parser.add_subparsers(
         dest="command", metavar="{train,generate}", parser_class=_OneLineParser
     )

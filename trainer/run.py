@@ -120,13 +120,17 @@ def weights_digest(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _datamodule(args: argparse.Namespace) -> Any:
-    from trainer.data import MultiDatasetDM
+def _dataset_config(args: argparse.Namespace) -> Any:
     from trainer.data.config import load_dataset_config
 
-    config = load_dataset_config(
+    return load_dataset_config(
         args.dataset_configs_path, data_root=args.data_root, max_datasets=args.max_datasets
     )
+
+
+def _datamodule(args: argparse.Namespace, config: Any) -> Any:
+    from trainer.data import MultiDatasetDM
+
     return MultiDatasetDM(
         config,
         batch_size=args.batch_size,
@@ -134,11 +138,12 @@ def _datamodule(args: argparse.Namespace) -> Any:
         num_workers=args.num_workers,
         seed=args.seed,
         steps_per_epoch=args.steps_per_epoch,
-    ), config
+    )
 
 
-def _model(args: argparse.Namespace, sessions: list[Any], dataset_config: Any) -> Any:
-    from trainer.model_config import load_model_config
+def _model(
+    args: argparse.Namespace, model_config: dict, sessions: list[Any], dataset_config: Any
+) -> Any:
     from trainer.module import MultiDatasetModel
     from trainer.optim import OptimSettings
 
@@ -152,9 +157,7 @@ def _model(args: argparse.Namespace, sessions: list[Any], dataset_config: Any) -
         max_epochs=args.max_epochs,
         steps_per_epoch=args.steps_per_epoch,
     )
-    model = MultiDatasetModel(
-        load_model_config(args.model_config), sessions, optim, dataset_config.to_dict()
-    )
+    model = MultiDatasetModel(model_config, sessions, optim, dataset_config.to_dict())
     if args.compile:
         model.compile()
     return model
@@ -162,8 +165,8 @@ def _model(args: argparse.Namespace, sessions: list[Any], dataset_config: Any) -
 
 def generate(args: argparse.Namespace) -> None:
     """Write every missing synthetic session of a dataset config (``corejob-train generate``)."""
-    datamodule, config = _datamodule(_with_defaults(args))
-    datamodule.prepare_data()
+    config = _dataset_config(args)
+    _datamodule(_with_defaults(args), config).prepare_data()
     print(f"generated {len(config.sessions)} sessions under {config.data_root}", flush=True)
 
 
@@ -175,6 +178,11 @@ def _with_defaults(args: argparse.Namespace) -> argparse.Namespace:
 def train(args: argparse.Namespace, sigterm: SigtermFlag) -> dict[str, Any] | None:
     """Run one training job; rank 0 returns (and prints) the result object."""
     started = time.perf_counter()
+    from trainer.model_config import load_model_config
+
+    # Both configs first: a typo must fail in a second, before any data is generated.
+    model_config = load_model_config(args.model_config)
+    dataset_config = _dataset_config(args)
     accelerator = distributed.resolve_accelerator(args.accelerator)
     layout = distributed.current_layout(accelerator)
     distributed.configure_process(layout)
@@ -182,10 +190,10 @@ def train(args: argparse.Namespace, sigterm: SigtermFlag) -> dict[str, Any] | No
     resume_from = resolve_resume(args.resume, args.ckpt_path, checkpoint_dir)
     pl.seed_everything(args.seed, workers=True, verbose=False)
 
-    datamodule, dataset_config = _datamodule(args)
+    datamodule = _datamodule(args, dataset_config)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    model = _model(args, datamodule.sessions_info, dataset_config)
+    model = _model(args, model_config, datamodule.sessions_info, dataset_config)
 
     callbacks, heartbeat = build_callbacks(args, checkpoint_dir, sigterm)
     trainer = pl.Trainer(
