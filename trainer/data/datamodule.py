@@ -1,0 +1,165 @@
+"""``MultiDatasetDM``: sessions of a dataset config as Lightning train/val loaders.
+
+Missing synthetic sessions are generated on first use (``prepare_data`` and again in
+``setup``, which every rank runs; generation is race-safe), so a pod with an empty data
+volume can train. Rank and world size come from the attached trainer only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from trainer.data.collate import group_collate
+from trainer.data.config import DatasetConfig, load_dataset_config
+from trainer.data.datasets import (
+    MultiSessionDataset,
+    SessionDataset,
+    masked_mean_rates,
+    split_by_trials,
+)
+from trainer.data.samplers import ShardedEvalSampler, ShardedTrainSampler
+from trainer.data.session_store import STIM_DTYPES, SessionArrays, ensure_stim_copy
+from trainer.errors import ConfigError
+from trainer.metrics import bps_sufficient_stats, mean_bps
+from trainer.sessions import SessionInfo
+from trainer.synthetic import generate_dataset
+
+
+class MultiDatasetDM(pl.LightningDataModule):
+    """Train/val data for every session of a dataset config (order = ``dataset_idx``)."""
+
+    def __init__(
+        self,
+        dataset_config: DatasetConfig | str | Path,
+        batch_size: int,
+        dset_dtype: str = "uint8",
+        num_workers: int = 0,
+        seed: int = 0,
+        steps_per_epoch: int | None = None,
+    ) -> None:
+        super().__init__()
+        if dset_dtype not in STIM_DTYPES:
+            raise ConfigError(
+                "--dset_dtype", "dset_dtype", f"{dset_dtype!r}; allowed: {list(STIM_DTYPES)}"
+            )
+        if batch_size < 1:
+            raise ConfigError("--batch_size", "batch_size", f"must be >= 1, got {batch_size}")
+        if not isinstance(dataset_config, DatasetConfig):
+            dataset_config = load_dataset_config(dataset_config)
+        self.config = dataset_config
+        self.batch_size = batch_size
+        self.dset_dtype = dset_dtype
+        self.num_workers = num_workers
+        self.seed = seed
+        self.steps_per_epoch = steps_per_epoch
+        self.sessions_info: list[SessionInfo] = []
+        self.train_dataset: MultiSessionDataset | None = None
+        self.val_dataset: MultiSessionDataset | None = None
+
+    def prepare_data(self) -> None:
+        self._materialize()
+
+    def _materialize(self) -> list[Path]:
+        """Generate missing sessions and derive the stimulus copy in the storage dtype."""
+        paths = generate_dataset(self.config)
+        for path in paths:
+            ensure_stim_copy(path, self.dset_dtype)
+        return paths
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_dataset is not None:
+            return
+        train, val, infos = [], [], []
+        for idx, (session, path) in enumerate(
+            zip(self.config.sessions, self._materialize(), strict=True)
+        ):
+            arrays = SessionArrays(path, self.dset_dtype)
+            split = split_by_trials(
+                arrays.array("trial_ids"),
+                self.config.n_lags,
+                self.config.train_val_split,
+                session.seed,
+            )
+            rates = masked_mean_rates(arrays.array("robs"), arrays.array("dfs"), split.train)
+            train.append(SessionDataset(arrays, split.train, self.config.n_lags, idx))
+            val.append(SessionDataset(arrays, split.val, self.config.n_lags, idx))
+            infos.append(self._session_info(session.name, arrays, rates))
+        self.train_dataset = MultiSessionDataset(train)
+        self.val_dataset = MultiSessionDataset(val)
+        self.sessions_info = infos
+
+    def _session_info(self, name: str, arrays: SessionArrays, rates: np.ndarray) -> SessionInfo:
+        meta = arrays.meta
+        return SessionInfo(
+            name=name,
+            n_units=int(meta["n_units"]),
+            n_lags=self.config.n_lags,
+            image_shape=(int(meta["image_shape"][0]), int(meta["image_shape"][1])),
+            behavior_dim=self.config.behavior_dim,
+            mean_rates=tuple(float(r) for r in rates),
+            stim_type=meta["stim_type"],
+        )
+
+    def rank_and_world(self) -> tuple[int, int]:
+        """From the attached trainer (never the environment); ``(0, 1)`` when detached."""
+        trainer = self.trainer
+        if trainer is None:
+            return 0, 1
+        return int(trainer.global_rank), int(trainer.world_size)
+
+    def _loader(self, dataset, sampler) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            collate_fn=group_collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world = self.rank_and_world()
+        sampler = ShardedTrainSampler(
+            len(self._require(self.train_dataset)),
+            self.batch_size,
+            rank=rank,
+            world_size=world,
+            seed=self.seed,
+            steps_per_epoch=self.steps_per_epoch,
+        )
+        return self._loader(self.train_dataset, sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        rank, world = self.rank_and_world()
+        sampler = ShardedEvalSampler(len(self._require(self.val_dataset)), rank, world)
+        return self._loader(self.val_dataset, sampler)
+
+    def _require(self, dataset: MultiSessionDataset | None) -> MultiSessionDataset:
+        if dataset is None:
+            raise RuntimeError("MultiDatasetDM.setup() must run before asking for loaders")
+        return dataset
+
+    def oracle_bps(self) -> dict[str, float]:
+        """Bits/spike of the true LN-Poisson rates on the validation samples, per session.
+
+        Same statistic and null model (training-split mean rates) as the model's
+        ``val_bps``, on exactly the validation samples, so ``val_bps / oracle`` is a
+        fair fraction of the explainable information.
+        """
+        val = self._require(self.val_dataset)
+        result = {}
+        for ds, info in zip(val.datasets, self.sessions_info, strict=True):
+            t = ds.frames
+            stats = bps_sufficient_stats(
+                torch.from_numpy(np.asarray(ds.arrays.array("rates")[t], dtype=np.float32)),
+                torch.from_numpy(np.asarray(ds.arrays.array("robs")[t], dtype=np.float32)),
+                torch.from_numpy(np.asarray(ds.arrays.array("dfs")[t], dtype=np.float32)),
+                torch.tensor(info.mean_rates, dtype=torch.float32),
+            )
+            result[info.name] = mean_bps(stats)
+        return result

@@ -1,0 +1,125 @@
+"""Per-session and multi-session datasets of lagged stimulus windows.
+
+A sample is the frame ``t`` at which spikes are counted plus the ``n_lags`` frames ending
+at ``t`` (index ``-1`` of the lag axis is the current frame). Only windows that lie inside
+one trial are samples, and train/validation are split by whole trials, so no stimulus
+frame of a validation sample is ever part of a training window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from trainer.data.session_store import SessionArrays
+
+
+@dataclass(frozen=True)
+class TrialSplit:
+    """Frame indices (sample end frames) of the training and validation samples."""
+
+    train: np.ndarray
+    val: np.ndarray
+
+
+def valid_frames(trial_ids: np.ndarray, n_lags: int) -> np.ndarray:
+    """Frames whose ``n_lags`` window does not cross a trial boundary (trials contiguous)."""
+    t = np.arange(n_lags - 1, trial_ids.shape[0])
+    return t[trial_ids[t - (n_lags - 1)] == trial_ids[t]]
+
+
+def split_by_trials(
+    trial_ids: np.ndarray, n_lags: int, train_fraction: float, seed: int
+) -> TrialSplit:
+    """Seeded split of whole trials; at least one trial on each side."""
+    trials = np.unique(trial_ids)
+    order = np.random.default_rng(seed).permutation(trials)
+    n_train = min(max(int(round(train_fraction * trials.size)), 1), trials.size - 1)
+    frames = valid_frames(trial_ids, n_lags)
+    is_train = np.isin(trial_ids[frames], order[:n_train])
+    return TrialSplit(train=frames[is_train], val=frames[~is_train])
+
+
+def masked_mean_rates(robs: np.ndarray, dfs: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Mean spikes per bin per unit over ``frames`` where the unit was recorded."""
+    counts = (robs[frames].astype(np.float64) * dfs[frames]).sum(0)
+    observed = dfs[frames].astype(np.float64).sum(0)
+    return np.maximum(counts / np.maximum(observed, 1.0), 1e-4)
+
+
+class SessionDataset(Dataset):
+    """Samples of one session at the given end frames."""
+
+    def __init__(self, arrays: SessionArrays, frames: np.ndarray, n_lags: int, dataset_idx: int):
+        self.arrays = arrays
+        self.frames = np.asarray(frames, dtype=np.int64)
+        self.n_lags = n_lags
+        self.dataset_idx = dataset_idx
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+    def fetch(self, local: np.ndarray) -> dict[str, torch.Tensor]:
+        """Batched arrays for local sample indices: one gather per array, no full copies."""
+        t = self.frames[local]
+        a = self.arrays
+        return {
+            "stim": a.stim_windows(t, self.n_lags).unsqueeze(1),
+            "robs": torch.from_numpy(np.asarray(a.array("robs")[t], dtype=np.float32)),
+            "dfs": torch.from_numpy(np.asarray(a.array("dfs")[t], dtype=np.float32)),
+            "behavior": torch.from_numpy(np.asarray(a.array("behavior")[t], dtype=np.float32)),
+        }
+
+    def __getitem__(self, index: int) -> dict:
+        batch = self.fetch(np.asarray([index]))
+        return {**{k: v[0] for k, v in batch.items()}, "dataset_idx": self.dataset_idx}
+
+    def contrast(self) -> np.ndarray:
+        """Frame contrast at each sample's current frame."""
+        return np.asarray(self.arrays.array("contrast")[self.frames], dtype=np.float32)
+
+
+class MultiSessionDataset(Dataset):
+    """Concatenation of session datasets with a batched ``__getitems__``.
+
+    PyTorch's DataLoader calls ``__getitems__`` with a whole batch of indices; samples are
+    gathered per session with one fancy-index read each instead of one read per sample.
+    """
+
+    def __init__(self, datasets: list[SessionDataset]) -> None:
+        self.datasets = datasets
+        self.offsets = np.cumsum([0] + [len(d) for d in datasets])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def locate(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(session position, local index) of global indices."""
+        which = np.searchsorted(self.offsets, indices, side="right") - 1
+        return which, indices - self.offsets[which]
+
+    def __getitem__(self, index: int) -> dict:
+        which, local = self.locate(np.asarray([index]))
+        return self.datasets[which[0]][int(local[0])]
+
+    def __getitems__(self, indices: list[int]) -> list[dict]:
+        idx = np.asarray(indices, dtype=np.int64)
+        which, local = self.locate(idx)
+        samples: list[dict | None] = [None] * len(idx)
+        for pos in np.unique(which):
+            members = np.flatnonzero(which == pos)
+            ds = self.datasets[pos]
+            batch = ds.fetch(local[members])
+            for row, member in enumerate(members):
+                samples[member] = {
+                    **{k: v[row] for k, v in batch.items()},
+                    "dataset_idx": ds.dataset_idx,
+                }
+        return samples  # type: ignore[return-value]
+
+    def contrast(self) -> np.ndarray:
+        """Per-sample frame contrast in global index order (for contrast-weighted sampling)."""
+        return np.concatenate([d.contrast() for d in self.datasets])

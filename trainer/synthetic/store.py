@@ -1,0 +1,69 @@
+"""Writing generated sessions to disk so that concurrent writers cannot corrupt them.
+
+All ranks of a job (and several jobs) may share one data volume and find a session
+missing at the same moment. Each writer builds the session in a private temporary folder
+next to the destination and renames it into place: ``rename`` of a directory is atomic,
+so readers see either nothing or a complete session (``meta.json`` is written last), and
+a writer that loses the race simply discards its copy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from trainer.synthetic.session import SessionArrays
+
+FORMAT_VERSION = 1
+META_FILE = "meta.json"
+
+
+def is_complete(path: Path) -> bool:
+    """A session folder is usable once its ``meta.json`` exists (it is written last)."""
+    return (path / META_FILE).is_file()
+
+
+def read_meta(path: Path) -> dict:
+    return json.loads((path / META_FILE).read_text())
+
+
+def _write_into(folder: Path, result: SessionArrays) -> None:
+    shapes = {}
+    for name, array in result.arrays.items():
+        np.save(folder / f"{name}.npy", np.ascontiguousarray(array))
+        shapes[name] = {"dtype": str(array.dtype), "shape": list(array.shape)}
+    meta = {"format_version": FORMAT_VERSION, **result.meta, "arrays": shapes}
+    (folder / META_FILE).write_text(json.dumps(meta, indent=1, default=float))
+
+
+def _discard(path: Path) -> None:
+    """Move a folder out of the way atomically, then delete it."""
+    trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.trash-", dir=path.parent))
+    try:
+        os.rename(path, trash / "old")
+    except FileNotFoundError:
+        pass
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def write_session(result: SessionArrays, final: Path, replace: bool = False) -> Path:
+    """Publish ``result`` at ``final``; if another writer got there first, keep theirs."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        _write_into(tmp, result)
+        if final.exists() and (replace or not is_complete(final)):
+            _discard(final)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not is_complete(final):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
