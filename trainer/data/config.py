@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from trainer.errors import ConfigError
 from trainer.data.config_checks import check_parent, check_session
+from trainer.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "datasets"
 DEFAULT_DATA_ROOT = "data"

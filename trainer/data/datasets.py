@@ -37,7 +37,7 @@ def split_by_trials(
     """Seeded split of whole trials; at least one trial on each side."""
     trials = np.unique(trial_ids)
     order = np.random.default_rng(seed).permutation(trials)
-    n_train = min(max(int(round(train_fraction * trials.size)), 1), trials.size - 1)
+    n_train = min(max(round(train_fraction * trials.size), 1), trials.size - 1)
     frames = valid_frames(trial_ids, n_lags)
     is_train = np.isin(trial_ids[frames], order[:n_train])
     return TrialSplit(train=frames[is_train], val=frames[~is_train])

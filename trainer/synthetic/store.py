@@ -9,6 +9,7 @@ a writer that loses the race simply discards its copy.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -44,10 +45,8 @@ def _write_into(folder: Path, result: SessionArrays) -> None:
 def _discard(path: Path) -> None:
     """Move a folder out of the way atomically, then delete it."""
     trash = Path(tempfile.mkdtemp(prefix=f".{path.name}.trash-", dir=path.parent))
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.rename(path, trash / "old")
-    except FileNotFoundError:
-        pass
     shutil.rmtree(trash, ignore_errors=True)
 
 
