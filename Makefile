@@ -60,5 +60,20 @@ demo: $(STAMP) ## a tiny local training run (single process)
 	$(BIN)/corejob-train --model_config $(MODEL) --dataset_configs_path synthetic_tiny \
 	  --run_dir runs/demo --data_root data --max_epochs 2
 
+# ---- container image (image/README.md) -------------------------------------------------
+REGISTRY ?=
+
+image: ## build the trainer image (docker or podman; tags <version>-<sha> and <version>)
+	image/build.sh
+
+push: ## push the image: make push REGISTRY=ghcr.io/mylab
+	REGISTRY=$(REGISTRY) image/push.sh
+
+image-test: $(STAMP) ## hadolint, build, run (help, 2-pod DDP, SIGTERM), checkov
+	$(BIN)/python -m pytest tests/image $(PYTEST_ARGS)
+
+ci-system-deps: ## apt-get install podman, buildah, runc, debootstrap, ... (idempotent)
+	image/ci-system-deps.sh
+
 clean: ## remove runs, data and caches
 	rm -rf runs data bench-results .pytest_cache .ruff_cache
