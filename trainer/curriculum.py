@@ -1,0 +1,210 @@
+"""Contrast curriculum: high-contrast samples early, uniform sampling after ``warmup_steps``.
+
+Why it is built this way (the seed's version silently did nothing under DDP):
+
+- Lightning replaces any sampler that is not a ``DistributedSampler`` when
+  ``use_distributed_sampler`` is on, so the callback's ``set_step`` reached a sampler the
+  data loader no longer used. This sampler shards itself by rank; the runtime turns
+  Lightning's replacement off, and ``CurriculumCallback`` refuses to run if it cannot
+  find the sampler the loader really iterates.
+- The step can change *within* an epoch, so indices are drawn lazily in small chunks and
+  each chunk re-reads the current step. Every rank draws the same global chunk from a
+  generator seeded by (seed, epoch, chunk) and keeps its own slice: ranks never overlap
+  within a chunk and agree without communication.
+- Scores must line up with the dataset's *valid samples* (the seed indexed raw frames), so
+  the data module passes one score per sample, built with ``sample_contrast``.
+
+Weights at step ``s`` with ``a = max(0, 1 - s / warmup_steps)``:
+``w_i = (1 - a) + a * c_i / mean(c)``; expected sampled contrast is therefore
+``(1 - a) * mean(c) + a * mean(c^2) / mean(c)``, falling to ``mean(c)`` at warmup's end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import Sampler
+
+_CHUNK_SEED_STRIDE = 1_000_003
+
+
+def frame_contrast(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Per-frame RMS contrast of ``(T, ...)`` frames of any storage dtype, in float32.
+
+    The storage dtype must not change the curriculum: uint8 frames and bfloat16/float32
+    frames of the same movie differ only by an affine map, and RMS contrast rescaled to
+    [0, 1] by ``normalize_scores`` is invariant to it.
+    """
+    x = torch.as_tensor(np.asarray(frames)) if isinstance(frames, np.ndarray) else frames
+    x = x.reshape(x.shape[0], -1).to(torch.float32)
+    return x.std(dim=1, unbiased=False)
+
+
+def normalize_scores(scores: torch.Tensor) -> torch.Tensor:
+    """Rescale to [0, 1]; a constant score vector becomes all ones (uniform sampling)."""
+    scores = scores.to(torch.float32)
+    lo, hi = scores.min(), scores.max()
+    if float(hi - lo) <= 1e-12:
+        return torch.ones_like(scores)
+    return (scores - lo) / (hi - lo)
+
+
+def sample_contrast(
+    per_frame: torch.Tensor, sample_frames: torch.Tensor | np.ndarray, n_lags: int = 1
+) -> torch.Tensor:
+    """One score per valid sample: mean frame contrast over the sample's lag window.
+
+    ``sample_frames[i]`` is the frame index of valid sample ``i`` (the newest frame of its
+    stimulus window, i.e. the bin whose response it predicts).
+    """
+    idx = torch.as_tensor(np.asarray(sample_frames), dtype=torch.long)
+    window = idx.view(-1, 1) - torch.arange(n_lags).view(1, -1)
+    window = window.clamp(min=0, max=per_frame.shape[0] - 1)
+    return per_frame[window].mean(dim=1)
+
+
+def curriculum_strength(step: int, warmup_steps: int) -> float:
+    """``a`` in the module docstring: 1 at step 0, 0 from ``warmup_steps`` on."""
+    if warmup_steps <= 0:
+        return 0.0
+    return max(0.0, 1.0 - step / warmup_steps)
+
+
+def curriculum_weights(scores: torch.Tensor, step: int, warmup_steps: int) -> torch.Tensor:
+    a = curriculum_strength(step, warmup_steps)
+    mean = scores.mean().clamp_min(1e-12)
+    return (1.0 - a) + a * scores / mean
+
+
+def expected_sampled_contrast(scores: torch.Tensor, step: int, warmup_steps: int) -> float:
+    """What the mean contrast of sampled items should be at ``step`` (used by tests/logs)."""
+    w = curriculum_weights(scores, step, warmup_steps)
+    return float((w * scores).sum() / w.sum())
+
+
+class ContrastWeightedSampler(Sampler[int]):
+    """Rank-sharded, epoch-seeded sampler with a contrast curriculum (see module doc).
+
+    ``scores``: one contrast score per sample of the (concatenated) training dataset.
+    ``num_samples``: samples per rank per epoch (default: ``len(scores) // num_replicas``),
+    identical on every rank so all ranks run the same number of batches.
+    """
+
+    def __init__(
+        self,
+        scores: torch.Tensor,
+        num_replicas: int = 1,
+        rank: int = 0,
+        seed: int = 0,
+        warmup_steps: int = 1000,
+        num_samples: int | None = None,
+        chunk_size: int = 64,
+    ):
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} outside world of size {num_replicas}")
+        self.scores = torch.as_tensor(scores, dtype=torch.float32).flatten()
+        if self.scores.numel() == 0 or bool((self.scores < 0).any()):
+            raise ValueError("contrast scores must be non-empty and non-negative")
+        self.num_replicas, self.rank, self.seed = num_replicas, rank, seed
+        self.warmup_steps = warmup_steps
+        self.num_samples = num_samples or max(1, len(self.scores) // num_replicas)
+        self.chunk_size = chunk_size
+        self.epoch = 0
+        self.step = 0
+        self.steps_seen: list[int] = []  # distinct steps pushed in (for tests and logs)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def set_step(self, step: int) -> None:
+        self.step = int(step)
+        if not self.steps_seen or self.steps_seen[-1] != self.step:
+            self.steps_seen.append(self.step)
+
+    def __iter__(self) -> Iterator[int]:
+        if curriculum_strength(self.step, self.warmup_steps) == 0.0:
+            yield from self._uniform_epoch()
+            return
+        produced, chunk = 0, 0
+        while produced < self.num_samples:
+            take = min(self.chunk_size, self.num_samples - produced)
+            yield from self._weighted_chunk(chunk, take)
+            produced += take
+            chunk += 1
+
+    def _generator(self, chunk: int) -> torch.Generator:
+        g = torch.Generator()
+        g.manual_seed(self.seed + self.epoch * _CHUNK_SEED_STRIDE + chunk)
+        return g
+
+    def _weighted_chunk(self, chunk: int, take: int) -> list[int]:
+        weights = curriculum_weights(self.scores, self.step, self.warmup_steps)
+        drawn = torch.multinomial(
+            weights, take * self.num_replicas, replacement=True, generator=self._generator(chunk)
+        )
+        return drawn[self.rank :: self.num_replicas].tolist()
+
+    def _uniform_epoch(self) -> list[int]:
+        """A plain epoch-seeded permutation, sharded; wraps around when short."""
+        total = self.num_samples * self.num_replicas
+        perm = torch.randperm(len(self.scores), generator=self._generator(-1))
+        if total > len(perm):
+            perm = perm.repeat(total // len(perm) + 1)
+        return perm[:total][self.rank :: self.num_replicas].tolist()
+
+
+def find_contrast_sampler(trainer: pl.Trainer) -> ContrastWeightedSampler | None:
+    """The sampler the training loader really iterates, wherever it sits."""
+    candidates = []
+    loaders = trainer.train_dataloader
+    if loaders is None and trainer.datamodule is not None:
+        candidates.append(getattr(trainer.datamodule, "train_sampler", None))
+    loaders = loaders if isinstance(loaders, list | tuple) else [loaders]
+    for loader in loaders:
+        candidates.append(getattr(loader, "sampler", None))
+        batch_sampler = getattr(loader, "batch_sampler", None)
+        candidates += [batch_sampler, getattr(batch_sampler, "sampler", None)]
+    for obj in candidates:
+        if isinstance(obj, ContrastWeightedSampler):
+            return obj
+    return None
+
+
+class CurriculumCallback(pl.Callback):
+    """Pushes the global step into the training sampler before every training batch.
+
+    Fails at train start if the loader's sampler is not a ``ContrastWeightedSampler``
+    (e.g. Lightning replaced it): a curriculum that silently does nothing is a bug.
+    """
+
+    def __init__(self) -> None:
+        self.sampler: ContrastWeightedSampler | None = None
+
+    def _locate(self, trainer: pl.Trainer) -> ContrastWeightedSampler:
+        sampler = find_contrast_sampler(trainer)
+        if sampler is None:
+            raise RuntimeError(
+                "curriculum is on but the training loader does not iterate a "
+                "ContrastWeightedSampler (was it replaced? set use_distributed_sampler=False)"
+            )
+        return sampler
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.sampler = self._locate(trainer)
+        self.sampler.set_step(trainer.global_step)
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int
+    ) -> None:
+        if self.sampler is None:
+            self.sampler = self._locate(trainer)
+        self.sampler.set_step(trainer.global_step)
+        if batch_idx == 0 or trainer.global_step % 50 == 0:
+            a = curriculum_strength(trainer.global_step, self.sampler.warmup_steps)
+            pl_module.log("curriculum_strength", a, on_step=True, on_epoch=False)

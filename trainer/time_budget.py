@@ -1,0 +1,97 @@
+"""``--time_budget_minutes``: fit the number of epochs to a wall-clock budget.
+
+The first steps are timed (the very first is skipped: it pays for lazy initialisation),
+which gives a first estimate of an epoch's cost; each finished epoch (training plus
+validation) then refines it. ``max_epochs`` is set to what still fits, on every rank the
+same (rank 0 decides and broadcasts, so no rank stops alone and hangs the others). When the
+module can re-plan its learning-rate schedule (``set_schedule_epochs``), it is told, so a
+cosine schedule still ends at the last epoch that will actually run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytorch_lightning as pl
+
+_VAL_OVERHEAD = 1.2  # first guess of (train + val) / train, replaced after epoch 1
+
+
+def epochs_that_fit(budget_s: float, elapsed_s: float, epoch_s: float, epochs_done: int) -> int:
+    """Total epochs (done + future) that end before the budget; at least ``epochs_done`` + 1
+    while nothing has finished, so a run always trains for one epoch."""
+    if epoch_s <= 0:
+        return max(1, epochs_done)
+    more = math.floor(max(0.0, budget_s - elapsed_s) / epoch_s)
+    return max(1, epochs_done + more)
+
+
+class TimeBudgetCallback(pl.Callback):
+    """Sets ``trainer.fit_loop.max_epochs`` so that training ends within the budget."""
+
+    def __init__(self, budget_minutes: float, benchmark_steps: int = 10, safety: float = 0.95):
+        if budget_minutes <= 0:
+            raise ValueError("time budget must be positive")
+        self.budget_s = budget_minutes * 60.0 * safety
+        self.benchmark_steps = benchmark_steps
+        self.start: float | None = None
+        self._step_start = 0.0
+        self._step_times: list[float] = []
+        self._epoch_start = 0.0
+        self.epoch_times: list[float] = []
+        self.decided_epochs: int | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.start = time.monotonic()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._epoch_start = time.monotonic()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        self._step_start = time.monotonic()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if self.epoch_times or len(self._step_times) > self.benchmark_steps:
+            return
+        self._step_times.append(time.monotonic() - self._step_start)
+        steps_per_epoch = trainer.num_training_batches
+        enough = len(self._step_times) > min(self.benchmark_steps, steps_per_epoch - 1)
+        if enough and math.isfinite(steps_per_epoch):
+            timed = self._step_times[1:] or self._step_times
+            epoch_s = sum(timed) / len(timed) * steps_per_epoch * _VAL_OVERHEAD
+            self._apply(trainer, pl_module, epoch_s, epochs_done=0)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.start is None:
+            return
+        self.epoch_times.append(time.monotonic() - self._epoch_start)
+        recent = self.epoch_times[-3:]
+        self._apply(trainer, pl_module, sum(recent) / len(recent), trainer.current_epoch + 1)
+
+    def _apply(self, trainer: pl.Trainer, pl_module, epoch_s: float, epochs_done: int) -> None:
+        elapsed = time.monotonic() - (self.start or time.monotonic())
+        fit = epochs_that_fit(self.budget_s, elapsed, epoch_s, epochs_done)
+        configured = trainer.fit_loop.max_epochs
+        if configured is not None and configured >= 0:
+            fit = min(fit, configured)
+        fit = int(trainer.strategy.broadcast(fit, src=0))
+        if fit == self.decided_epochs:
+            return
+        first = self.decided_epochs is None
+        self.decided_epochs = fit
+        trainer.fit_loop.max_epochs = fit
+        if fit <= epochs_done:
+            trainer.should_stop = True
+        replan = getattr(pl_module, "set_schedule_epochs", None)
+        if first and callable(replan):
+            replan(fit)
+        if trainer.is_global_zero:
+            print(f"[time budget] ~{epoch_s:.1f}s/epoch: max_epochs={fit}", flush=True)
+
+    def state_dict(self) -> dict:
+        return {"epoch_times": self.epoch_times, "decided_epochs": self.decided_epochs}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.epoch_times = list(state_dict.get("epoch_times", []))
+        self.decided_epochs = state_dict.get("decided_epochs")
