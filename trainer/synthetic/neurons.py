@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MAX_RATE = 3.0  # spikes per bin at which the output nonlinearity saturates
+ENVELOPE_CYCLES = 0.35  # Gabor envelope sigma in cycles: RFs stay well inside small frames
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def gabor_bank(params: dict) -> list[tuple[float, float, float]]:
     for sf in params["spatial_freqs"]:
         for k in range(params["n_orientations"]):
             theta = np.pi * k / params["n_orientations"]
-            bank.append((float(theta), float(sf), float(0.45 / sf)))
+            bank.append((float(theta), float(sf), float(ENVELOPE_CYCLES / sf)))
     return bank
 
 
