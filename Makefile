@@ -60,6 +60,24 @@ demo: $(STAMP) ## a tiny local training run (single process)
 	$(BIN)/corejob-train --model_config $(MODEL) --dataset_configs_path synthetic_tiny \
 	  --run_dir runs/demo --data_root data --max_epochs 2
 
+# ---- chart (charts/corejob/README.md) -----------------------------------------------------
+NPROC ?= 1
+VALUES ?=
+CHART_IMAGE := $(if $(IMAGE),--image $(IMAGE),--set-string image.repository=localhost/corejob-trainer)
+
+render: $(STAMP) ## print the PyTorchJob the chart renders: make render MODEL=res_small WORKERS=3
+	@$(BIN)/python -m corejob.render $(if $(VALUES),-f $(VALUES)) \
+	  --set-string model=$(MODEL),dataset=$(DATASET) \
+	  --set workers=$(WORKERS),gpusPerReplica=$(GPUS),nprocPerNode=$(NPROC) \
+	  $(CHART_IMAGE) $(if $(NAMESPACE),--namespace $(NAMESPACE))
+
+manifests: $(STAMP) ## regenerate the golden chart renders in manifests/examples/
+	@set -e; for values in manifests/examples/values/*.yaml; do \
+	  out=manifests/examples/$$(basename $$values); \
+	  $(BIN)/python -m corejob.render --example $$values > $$out.tmp || { rm -f $$out.tmp; exit 1; }; \
+	  mv $$out.tmp $$out; echo "wrote $$out"; \
+	done
+
 # ---- container image (image/README.md) -------------------------------------------------
 REGISTRY ?=
 

@@ -36,8 +36,8 @@ still breaks the rules fails the render instead of producing pods the API reject
 {{- $name = .Release.Name -}}
 {{- $source = "the release name" -}}
 {{- else -}}
-{{- $model := include "corejob.configStem" (required "model is required (a model config name such as res_small)" .Values.model) -}}
-{{- $dataset := include "corejob.configStem" (required "dataset is required (a dataset config name such as synthetic_mixed)" .Values.dataset) -}}
+{{- $model := include "corejob.configStem" .Values.model -}}
+{{- $dataset := include "corejob.configStem" .Values.dataset -}}
 {{- $name = regexReplaceAll "[^a-z0-9-]+" (printf "%s-%s" $model $dataset | lower) "-" | trimAll "-" -}}
 {{- $source = "<model>-<dataset>" -}}
 {{- end -}}
