@@ -54,8 +54,10 @@ def test_shipped_configs_have_the_promised_shapes():
 
 def test_session_file_is_deep_merged_over_parent(parent):
     path, data = parent
-    write(path.parent / "ds" / "s2.yaml", {"stim_type": "gaborium", "n_units": 3,
-                                           "synthetic": {"n_frames": 1200}})
+    write(
+        path.parent / "ds" / "s2.yaml",
+        {"stim_type": "gaborium", "n_units": 3, "synthetic": {"n_frames": 1200}},
+    )
     write(path, data)
     cfg = load_dataset_config(path, data_root=path.parent / "data")
     s1, s2 = cfg.sessions
@@ -80,7 +82,9 @@ def test_round_trip_through_dict(parent, tmp_path):
     cfg = load_dataset_config(path, data_root=tmp_path / "data")
     again = DatasetConfig.from_dict(cfg.to_dict())
     assert again.to_dict() == cfg.to_dict()
-    assert [again.session_dir(s) for s in again.sessions] == [cfg.session_dir(s) for s in cfg.sessions]
+    assert [again.session_dir(s) for s in again.sessions] == [
+        cfg.session_dir(s) for s in cfg.sessions
+    ]
 
 
 @pytest.mark.parametrize(
