@@ -192,7 +192,7 @@ read-only. The W&B key only ever comes from a Secret.
   value: {{ $wandb.mode | quote }}
 {{- if ne $wandb.mode "disabled" }}
 {{- if and (eq $wandb.mode "online") (not $wandb.apiKeySecret.name) }}
-{{- fail "wandb.mode=online needs wandb.apiKeySecret.name: the name of a Secret holding the W&B API key (see manifests/base/wandb-secret.example.yaml)" }}
+{{- fail "wandb.mode=online needs wandb.apiKeySecret.name: the name of a Secret holding the W&B API key (see manifests/overlays/wandb-secret)" }}
 {{- end }}
 - name: WANDB_PROJECT
   value: {{ $wandb.project | quote }}
