@@ -1,4 +1,4 @@
-"""Runtime callbacks: a per-epoch heartbeat for pod logs and the metric history.
+"""Runtime callbacks: per-epoch heartbeat + metric history, and preemption checkpoints.
 
 Progress bars are useless in ``kubectl logs`` (carriage returns, no newline until the end),
 so every rank prints one flushed line per epoch instead: it proves the replica is alive
@@ -13,10 +13,13 @@ import math
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TextIO
 
 import pytorch_lightning as pl
 import torch
+
+from trainer.preemption import Preempted, SigtermFlag
 
 HEARTBEAT_PREFIX = "COREJOB_EPOCH"
 
@@ -75,6 +78,10 @@ class EpochHeartbeat(pl.Callback):
         self._epoch_start = 0.0
         self._epoch_train_s = 0.0
         self._epoch_samples = 0
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Resuming mid-epoch (after preemption) skips on_train_epoch_start for that epoch.
+        self._epoch_start = time.perf_counter()
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._epoch_start = time.perf_counter()
@@ -138,3 +145,44 @@ class EpochHeartbeat(pl.Callback):
         self.history = list(state_dict.get("history", []))
         self.train_time_s = float(state_dict.get("train_time_s", 0.0))
         self.train_samples = int(state_dict.get("train_samples", 0))
+
+
+class PreemptionCheckpoint(pl.Callback):
+    """Checks the SIGTERM flag after every training batch; saves ``last.ckpt`` and stops."""
+
+    def __init__(self, flag: SigtermFlag, last_ckpt_path: Path) -> None:
+        self.flag = flag
+        self.last_ckpt_path = Path(last_ckpt_path)
+
+    def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Lightning registered its handler just before this hook: take SIGTERM back.
+        self.flag.install()
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.flag.armed = True
+        self.flag.install()
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Training is complete and last.ckpt written: finishing (exit 0) beats a restart.
+        self.flag.armed = False
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self.flag.armed = False
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any
+    ) -> None:
+        if not self._any_rank_received(trainer):
+            return
+        trainer.save_checkpoint(self.last_ckpt_path)
+        raise Preempted(f"SIGTERM: saved {self.last_ckpt_path} at step {trainer.global_step}")
+
+    def _any_rank_received(self, trainer: pl.Trainer) -> bool:
+        local = torch.tensor(
+            1.0 if self.flag.received else 0.0, device=trainer.strategy.root_device
+        )
+        if trainer.world_size > 1:
+            local = trainer.strategy.reduce(local, reduce_op="max")
+        return bool(local.item() > 0)

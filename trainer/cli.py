@@ -9,13 +9,14 @@ code from :mod:`trainer.exit_codes`; the traceback appears only with ``--debug``
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
+# Light imports only: the SIGTERM handler must be in place before torch loads (preemption).
 from trainer import exit_codes
-from trainer.distributed import DEFAULT_DDP_TIMEOUT_S, is_communication_failure
 from trainer.errors import CorejobTrainError
 from trainer.preemption import Preempted, SigtermFlag
 
@@ -64,6 +65,8 @@ def _add_optim_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_runtime_args(parser: argparse.ArgumentParser) -> None:
+    from trainer.distributed import DEFAULT_DDP_TIMEOUT_S
+
     group = parser.add_argument_group("runtime")
     group.add_argument("--dset_dtype", choices=DSET_DTYPES, default="uint8")
     group.add_argument("--num_workers", type=int, default=0, help="DataLoader workers")
@@ -144,31 +147,36 @@ def _report(message: str, debug: bool) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
 
 
-def run_cli(argv: Sequence[str]) -> int:
-    """Run one command; returns the process exit code (never raises, except SystemExit)."""
-    args = parse_args(argv)
-    debug = bool(getattr(args, "debug", False))
-    sigterm = SigtermFlag()
-    sigterm.install()
-    try:
-        return _dispatch(args, sigterm)
-    except Preempted as stop:
-        print(f"{PROG}: preempted: {stop}", file=sys.stderr, flush=True)
+def _exit_code_for(error: BaseException, debug: bool) -> int:
+    """Map an exception to the contract's exit code, reporting it as one line."""
+    if isinstance(error, Preempted):
+        print(f"{PROG}: preempted: {error}", file=sys.stderr, flush=True)
         return exit_codes.PREEMPTED
-    except CorejobTrainError as error:
+    if isinstance(error, CorejobTrainError):
         _report(str(error), debug)
         return error.exit_code
-    except KeyboardInterrupt:
+    if isinstance(error, KeyboardInterrupt):
         _report("interrupted", debug)
-        return exit_codes.PREEMPTED
-    except Exception as error:
-        if is_communication_failure(error):
-            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            _report(f"distributed communication failed (a peer died or timed out): {first}", debug)
-            return exit_codes.DISTRIBUTED_FAILURE
-        hint = "" if debug else " (re-run with --debug for the traceback)"
-        _report(f"unexpected {type(error).__name__}: {error}{hint}", debug)
-        return exit_codes.UNEXPECTED_ERROR
+        return 128 + signal.SIGINT
+    from trainer.distributed import is_communication_failure
+
+    if is_communication_failure(error):
+        first = (str(error).strip().splitlines() or [""])[0]
+        _report(f"distributed communication failed (a peer died or timed out): {first}", debug)
+        return exit_codes.DISTRIBUTED_FAILURE
+    hint = "" if debug else " (re-run with --debug for the traceback)"
+    _report(f"unexpected {type(error).__name__}: {error}{hint}", debug)
+    return exit_codes.UNEXPECTED_ERROR
+
+
+def run_cli(argv: Sequence[str]) -> int:
+    """Run one command; returns the process exit code (never raises, except SystemExit)."""
+    sigterm = SigtermFlag()
+    sigterm.install()  # before torch is imported (parse_args already imports it)
+    try:
+        return _dispatch(parse_args(argv), sigterm)
+    except (Exception, Preempted, KeyboardInterrupt) as error:
+        return _exit_code_for(error, debug="--debug" in argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -19,9 +19,9 @@ from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from pytorch_lightning.loggers import CSVLogger
 
 from trainer import distributed
-from trainer.callbacks import EpochHeartbeat
+from trainer.callbacks import EpochHeartbeat, PreemptionCheckpoint
 from trainer.errors import ConfigError
-from trainer.preemption import PreemptionCheckpoint, SigtermFlag
+from trainer.preemption import SigtermFlag
 from trainer.results import build_result, clean_history, result_line, write_json_atomic
 
 MONITOR = "val_bps_overall"
