@@ -103,15 +103,16 @@ class FakeCluster:
 
     @property
     def operator(self) -> Operator:
-        return Operator(self.url, self.namespace)
+        return Operator(self)
 
 
 class Operator:
     """What the Kubeflow training operator (and kubelet) would do, as API calls."""
 
-    def __init__(self, url: str, namespace: str) -> None:
-        self.url = url
-        self.namespace = namespace
+    def __init__(self, cluster: FakeCluster) -> None:
+        self.cluster = cluster
+        self.url = cluster.url
+        self.namespace = cluster.namespace
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
@@ -183,7 +184,13 @@ class Operator:
         }
         code, body = self.request("POST", f"/api/v1/namespaces/{self.namespace}/pods", pod)
         assert code == 201, body
+        if logs:
+            self.cluster.call(self.cluster.emulator.append_log, self.namespace, name, logs)
         return name
+
+    def log(self, pod: str, *lines: str) -> None:
+        """The pod's container prints ``lines`` now."""
+        self.cluster.call(self.cluster.emulator.append_log, self.namespace, pod, list(lines))
 
     def set_pod_phase(self, pod: str, phase: str) -> None:
         path = f"/api/v1/namespaces/{self.namespace}/pods/{pod}"

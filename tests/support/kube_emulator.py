@@ -95,7 +95,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     history: list[tuple[int, dict[str, Any]]] = attrs.field(factory=list)
     compacted_before: int = 0
     faults: list[Fault] = attrs.field(factory=list)
-    pod_logs: dict[tuple[str, str], list[str]] = attrs.field(factory=dict)
+    # (namespace, pod) -> [(RFC3339Nano timestamp, line)], appended via append_log()
+    pod_logs: dict[tuple[str, str], list[tuple[str, str]]] = attrs.field(factory=dict)
     watch_generation: int = 0
 
     def __attrs_post_init__(self) -> None:
@@ -129,6 +130,12 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     def requests(self) -> list[rendering.Request]:
         """Every request served so far, oldest first."""
         return list(self)
+
+    def append_log(self, namespace: str, pod: str, lines: list[str]) -> None:
+        """Lines the pod's container printed now (each gets its own timestamp)."""
+        for line in lines:
+            stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            self.pod_logs.setdefault((namespace, pod), []).append((stamp, line))
 
     def next_resource_version(self) -> int:
         self.resource_version += 1
@@ -274,19 +281,21 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         pod_key = (kmock.resource("v1/pods"), request.namespace, request.name)
         if pod_key not in self.objects or self.objects[pod_key].deleted:
             raise status_error(404, f'pods "{request.name}" not found')
-        lines = self.pod_logs.get(key, [])
+        stamped = request.params.get("timestamps") in ("true", "True", "1")
+        lines = [f"{ts} {text}" if stamped else text for ts, text in self.pod_logs.get(key, [])]
         if "tailLines" in request.params:
             lines = lines[-int(request.params["tailLines"]) :]
-        if request.params.get("follow") != "true":
+        if request.params.get("follow") not in ("true", "True", "1"):
             return aiohttp.web.Response(text="".join(f"{line}\n" for line in lines))
         return await rendering.Response(payload=self._follow_log(key, pod_key))(request)
 
     async def _follow_log(self, key: tuple[str, str], pod_key: Any) -> AsyncIterator[bytes]:
         """Stream the log and what gets appended, until the pod's phase is terminal."""
+        yield b""
         sent = 0
         while True:
             lines = self.pod_logs.get(key, [])
-            for line in lines[sent:]:
+            for _stamp, line in lines[sent:]:
                 yield f"{line}\n".encode()
             sent = len(lines)
             phase = self.objects[pod_key].get("status", {}).get("phase")

@@ -1,0 +1,351 @@
+"""``corejob``: submit, track, sweep and collect training jobs on Kubernetes or locally.
+
+Every command works on any backend (``--backend kubernetes|local|container``; default:
+kubernetes when a kube context is configured, else local, announced in one line).
+
+Exit codes: 0 ok · 1 unexpected error (rerun with --debug) · 2 usage/config/render error ·
+3 no cluster configured · 4 unauthorized/forbidden · 5 training operator (PyTorchJob CRD)
+not installed · 6 conflict · 7 rejected by the API server · 8 API unavailable after
+retries · 9 job not found · 10 a job failed · 11 pending longer than --pending-timeout ·
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from corejob.backends import make_backend
+from corejob.backends.base import Backend, BackendError
+from corejob.errors import (
+    ExitCode,
+    JobFailedError,
+    JobNotFoundError,
+    PendingTimeoutError,
+    UsageError,
+)
+from corejob.jobspec import JobRequest, build_job, lint_job, parse_set
+from corejob.jobstate import LABEL_CONFIG_HASH, LABEL_SWEEP, JobState, summarize
+from corejob.status_table import (
+    PENDING_STATES,
+    format_rows,
+    is_stuck,
+    parse_duration,
+    status_rows,
+)
+
+ALL_JOBS = {"app.kubernetes.io/name": "corejob"}
+
+
+def job_options(parser: argparse.ArgumentParser, grid: bool = False) -> None:
+    if grid:
+        parser.add_argument("--models", required=True, help="comma-separated model configs")
+        parser.add_argument("--datasets", required=True, help="comma-separated dataset configs")
+    else:
+        parser.add_argument("--model", "-m", required=True, help="model config (e.g. res_small)")
+        parser.add_argument("--dataset", "-d", default="synthetic_mixed", help="dataset config")
+    parser.add_argument("--workers", type=int, help="worker replicas besides the master")
+    parser.add_argument("--gpus", type=int, help="GPUs per replica (nvidia.com/gpu)")
+    parser.add_argument("--image", help="trainer image (default localhost/corejob-trainer:<v>)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="chart value, e.g. trainer.maxEpochs=5 (repeatable)")  # fmt: skip
+    parser.add_argument("--dry-run", action="store_true", help="print the job(s), submit nothing")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--backend", choices=["kubernetes", "local", "container"])
+    common.add_argument("--namespace", "-n", help="namespace (default: the context's)")
+    common.add_argument("--context", help="kubeconfig context (default: the current one)")
+    common.add_argument("--runs-dir", default="runs", help="local backends' run directory")
+    common.add_argument("--debug", action="store_true", help="tracebacks on errors")
+    parser = argparse.ArgumentParser(
+        prog="corejob", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    submit = commands.add_parser("submit", parents=[common], help="submit one training job")
+    job_options(submit)
+    submit.add_argument("--wait", action="store_true", help="wait until the job finishes")
+    submit.add_argument("--follow", action="store_true", help="stream the master's log")
+    submit.add_argument("--pending-timeout", help="with --wait: give up pending after (15m)")
+
+    sweep = commands.add_parser("sweep", parents=[common], help="one job per model × dataset")
+    job_options(sweep, grid=True)
+    sweep.add_argument("--max-parallel", type=int, default=2, help="jobs running at once")
+    sweep.add_argument("--retries", type=int, default=1, help="retries of retryable failures")
+    sweep.add_argument("--name", help="sweep id (default: derived from the grid)")
+    sweep.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
+
+    status = commands.add_parser("status", parents=[common], help="table of jobs")
+    status.add_argument("job", nargs="?", help="one job (default: all corejob jobs)")
+    status.add_argument("--sweep", help="only this sweep's jobs")
+    status.add_argument("--pending-timeout", help="flag jobs pending longer (e.g. 15m)")
+
+    logs = commands.add_parser("logs", parents=[common], help="logs of a job")
+    logs.add_argument("job")
+    logs.add_argument("--all", action="store_true", help="all replicas, rank-prefixed")
+    logs.add_argument("--follow", "-f", action="store_true")
+    logs.add_argument("--since", help="only newer lines (e.g. 10m)")
+    logs.add_argument("--replica", help="master-0 (default) or worker-<N>")
+
+    cancel = commands.add_parser("cancel", parents=[common], help="delete jobs")
+    cancel.add_argument("jobs", nargs="*")
+    cancel.add_argument("--sweep", help="every job of this sweep")
+
+    results = commands.add_parser("results", parents=[common], help="model × dataset table")
+    results.add_argument("--sweep", help="only this sweep's jobs")
+    results.add_argument("--csv", type=Path, help="write the rows as CSV")
+    results.add_argument("--json", type=Path, help="write the rows as JSON")
+    results.add_argument("--plot", type=Path, help="write a heatmap PNG")
+
+    render = commands.add_parser("render", parents=[common], help="print the job YAML")
+    job_options(render)
+    return parser
+
+
+def select_backend(args: argparse.Namespace) -> Backend:
+    name = args.backend
+    if name is None:
+        from corejob.kube.config import cluster_configured
+
+        name = "kubernetes" if cluster_configured(args.context) else "local"
+        if name == "local":
+            print("corejob: no kube context found: using the local backend", file=sys.stderr)
+    if name == "kubernetes":
+        return make_backend(name, namespace=args.namespace, context=args.context)
+    return make_backend(name, runs_dir=Path(args.runs_dir))
+
+
+def job_request(args: argparse.Namespace, model: str, dataset: str, sweep: str | None = None):
+    return JobRequest(model, dataset, args.workers, args.gpus, args.image, sweep,
+                      parse_set(args.set))  # fmt: skip
+
+
+def duration_arg(text: str | None, flag: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise UsageError(f"{flag}: {error}") from None
+
+
+def print_yaml(jobs: list[dict[str, Any]]) -> None:
+    from corejob.render import job_to_yaml
+
+    print("---\n".join(job_to_yaml(job) for job in jobs), end="")
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    print_yaml([build_job(job_request(args, args.model, args.dataset), args.namespace)])
+    return ExitCode.OK
+
+
+def lint(backend: Backend, job: dict[str, Any]) -> None:
+    node_gpus = getattr(backend, "node_gpus", None)
+    errors, warnings = lint_job(job, node_gpus() if node_gpus else None)
+    for warning in warnings:
+        print(f"corejob: warning: {warning}", file=sys.stderr)
+    if errors:
+        raise UsageError("; ".join(errors))
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    backend = select_backend(args)
+    request = job_request(args, args.model, args.dataset)
+    job = build_job(request, getattr(backend, "namespace", None))
+    if args.dry_run:
+        print_yaml([job])
+        return ExitCode.OK
+    lint(backend, job)
+    outcome = backend.submit(job)
+    where = f" in namespace {backend.namespace}" if hasattr(backend, "namespace") else ""
+    if outcome.created:
+        print(f"created job {outcome.name}{where} ({backend.name})")
+    else:
+        print(f"job {outcome.name} already exists{where} (state {outcome.summary.state}); "
+              "not submitted again")  # fmt: skip
+    if args.follow:
+        follow_logs(backend, outcome.name)
+    if args.wait or args.follow:
+        return wait_for(backend, job, duration_arg(args.pending_timeout, "--pending-timeout"))
+    return ExitCode.OK
+
+
+def follow_logs(backend: Backend, name: str, attempts: int = 120) -> None:
+    """Stream the master's log once it has a pod (pods appear after scheduling)."""
+    for _ in range(attempts):
+        try:
+            for line in backend.logs(name, follow=True):
+                print(line, flush=True)
+            return
+        except JobNotFoundError:
+            time.sleep(1.0)
+
+
+def wait_for(backend: Backend, job: dict[str, Any], pending_timeout: float | None) -> int:
+    from corejob.sweep_runner import open_tracker
+
+    name = job["metadata"]["name"]
+    selector = {LABEL_CONFIG_HASH: job["metadata"]["labels"][LABEL_CONFIG_HASH]}
+    with open_tracker(backend, selector, 2.0) as tracker:
+        while True:
+            current = tracker.snapshot().get(name) or backend.get(name)
+            if current is None:
+                raise JobNotFoundError(f"job {name} disappeared (cancelled?)")
+            summary = summarize(current)
+            if summary.state.finished:
+                break
+            if is_stuck(summary, pending_timeout):
+                reasons = "; ".join(backend.explain(name)) or "no reason reported"
+                raise PendingTimeoutError(f"job {name} is still pending: {reasons}")
+            tracker.wait_for_change(5.0)
+    print(f"job {name}: {summary.state} {summary.reason} {summary.message}".rstrip())
+    if summary.state == JobState.FAILED:
+        raise JobFailedError(f"job {name} failed: {summary.reason}: {summary.message}")
+    return ExitCode.OK
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from corejob.sweep import grid, split_list, sweep_id
+    from corejob.sweep_runner import SweepRun, run_sweep
+
+    models, datasets = split_list(args.models), split_list(args.datasets)
+    if args.max_parallel < 1 or args.retries < 0:
+        raise UsageError("--max-parallel must be >= 1 and --retries >= 0")
+    key = [*args.set, f"w={args.workers}", f"g={args.gpus}", f"i={args.image}"]
+    sweep = args.name or sweep_id(models, datasets, key)
+    backend = select_backend(args)
+    namespace = getattr(backend, "namespace", None)
+    jobs = {cell: build_job(job_request(args, cell.model, cell.dataset, sweep), namespace)
+            for cell in grid(models, datasets)}  # fmt: skip
+    if args.dry_run:
+        print_yaml(list(jobs.values()))
+        return ExitCode.OK
+    lint(backend, next(iter(jobs.values())))
+    print(f"sweep {sweep}: {len(jobs)} jobs, at most {args.max_parallel} at once", file=sys.stderr)
+    run = SweepRun(sweep, jobs, args.max_parallel, args.retries)
+    views = run_sweep(run, backend, poll_s=args.poll)
+    rows = [["MODEL", "DATASET", "JOB", "STATE", "ATTEMPTS"]]
+    for view in views:
+        state = view.state.value if view.state else "Missing"
+        rows.append([view.cell.model, view.cell.dataset, view.name, state, str(view.attempts)])
+    print(format_rows(rows))
+    failed = [view.name for view in views if view.state != JobState.SUCCEEDED]
+    if failed:
+        raise JobFailedError(f"sweep {sweep}: {len(failed)} job(s) did not succeed: "
+                             f"{', '.join(failed)}")  # fmt: skip
+    return ExitCode.OK
+
+
+def selected_jobs(backend: Backend, job: str | None, sweep: str | None) -> list[dict[str, Any]]:
+    if job:
+        found = backend.get(job)
+        if found is None:
+            raise JobNotFoundError(f"job {job} not found")
+        return [found]
+    return backend.list({LABEL_SWEEP: sweep} if sweep else ALL_JOBS)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    backend = select_backend(args)
+    timeout = duration_arg(args.pending_timeout, "--pending-timeout")
+    jobs = selected_jobs(backend, args.job, args.sweep)
+    if not jobs:
+        print("no jobs")
+        return ExitCode.OK
+    best = {}
+    for job in jobs:
+        if summarize(job).state == JobState.SUCCEEDED:
+            result = backend.result(job["metadata"]["name"]) or {}
+            best[job["metadata"]["name"]] = result.get("best_val_bps_overall")
+    print(format_rows(status_rows(jobs, best)))
+    stuck = []
+    for job in jobs:
+        summary = summarize(job)
+        if summary.state in PENDING_STATES:
+            for reason in backend.explain(summary.name):
+                print(f"  {summary.name}: {reason}")
+        elif summary.state == JobState.FAILED:
+            print(f"  {summary.name}: failed: {summary.reason}: {summary.message}")
+        if is_stuck(summary, timeout):
+            stuck.append(summary.name)
+    if stuck:
+        raise PendingTimeoutError(f"pending longer than {args.pending_timeout}: {', '.join(stuck)}")
+    return ExitCode.OK
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    backend = select_backend(args)
+    since = duration_arg(args.since, "--since")
+    lines = backend.logs(args.job, args.replica, args.all, args.follow,
+                         int(since) if since else None)  # fmt: skip
+    for line in lines:
+        print(line, flush=args.follow)
+    return ExitCode.OK
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    if not args.jobs and not args.sweep:
+        raise UsageError("name the jobs to cancel, or --sweep S")
+    backend = select_backend(args)
+    names = list(args.jobs)
+    if args.sweep:
+        names += [job["metadata"]["name"] for job in backend.list({LABEL_SWEEP: args.sweep})]
+    deleted = [name for name in names if backend.cancel(name)]
+    for name in deleted:
+        print(f"deleted job {name}")
+    missing = sorted(set(names) - set(deleted))
+    if missing:
+        raise JobNotFoundError(f"not found: {', '.join(missing)}")
+    if not deleted:
+        print(f"sweep {args.sweep} has no jobs")
+    return ExitCode.OK
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from corejob import results
+
+    backend = select_backend(args)
+    rows, missing = results.collect(backend, {LABEL_SWEEP: args.sweep} if args.sweep else ALL_JOBS)
+    print(results.format_table(rows))
+    if missing:
+        print(f"without results yet: {', '.join(missing)}", file=sys.stderr)
+    for path, write in ((args.csv, results.write_csv), (args.json, results.write_json),
+                        (args.plot, results.plot_heatmap)):  # fmt: skip
+        if path:
+            write(rows, path)
+            print(f"wrote {path}", file=sys.stderr)
+    return ExitCode.OK
+
+
+COMMANDS = {"submit": cmd_submit, "sweep": cmd_sweep, "status": cmd_status, "logs": cmd_logs,
+            "cancel": cmd_cancel, "results": cmd_results, "render": cmd_render}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(COMMANDS[args.command](args))
+    except KeyboardInterrupt:
+        print("corejob: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except BackendError as error:
+        if args.debug:
+            raise
+        print(f"corejob: error: {error}", file=sys.stderr)
+        return int(getattr(error, "exit_code", ExitCode.ERROR))
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"corejob: unexpected error: {type(error).__name__}: {error} "
+              "(rerun with --debug and report it)", file=sys.stderr)  # fmt: skip
+        return ExitCode.ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

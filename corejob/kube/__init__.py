@@ -1,0 +1,1 @@
+"""Kubernetes plumbing of the kubernetes backend: config, API calls, watch, explanations."""
