@@ -1,0 +1,139 @@
+"""manifests/: the kustomize base builds, every object passes kubernetes-validate strictly,
+RBAC stays least-privilege, and the golden chart renders are up to date."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from corejob.render import example_text
+from corejob.validation import validate_job
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFESTS = REPO / "manifests"
+K8S_VERSION = "1.35.0"
+
+
+def kustomize(directory: Path) -> list[dict[str, Any]]:
+    """``kubectl kustomize`` output as objects (kubectl is a CI prerequisite)."""
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl is needed to build the kustomize base"
+    result = subprocess.run(
+        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@pytest.fixture(scope="module")
+def base_objects() -> list[dict[str, Any]]:
+    return kustomize(MANIFESTS / "base")
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+def test_base_builds_the_namespace_kit(base_objects: list[dict[str, Any]]) -> None:
+    kinds = sorted((o["kind"], o["metadata"]["name"]) for o in base_objects)
+    assert kinds == [
+        ("LimitRange", "corejob-defaults"),
+        ("Namespace", "corejob"),
+        ("PersistentVolumeClaim", "corejob-checkpoints"),
+        ("PersistentVolumeClaim", "corejob-data"),
+        ("Role", "corejob-controller"),
+        ("RoleBinding", "corejob-controller"),
+        ("ServiceAccount", "corejob-controller"),
+        ("ServiceAccount", "corejob-trainer"),
+    ]
+    for obj in base_objects:
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == "corejob"
+    namespace = by_kind(base_objects, "Namespace")["corejob"]
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_base_objects_validate_strictly(base_objects: list[dict[str, Any]]) -> None:
+    for obj in base_objects:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_strict_validation_would_catch_a_typo(base_objects: list[dict[str, Any]]) -> None:
+    pvc = dict(by_kind(base_objects, "PersistentVolumeClaim")["corejob-data"])
+    pvc["spec"] = {**pvc["spec"], "accesModes": ["ReadWriteMany"]}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(pvc, K8S_VERSION, strict=True)
+
+
+def test_controller_role_is_least_privilege(base_objects: list[dict[str, Any]]) -> None:
+    rules = by_kind(base_objects, "Role")["corejob-controller"]["rules"]
+    granted = {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    jobs = {
+        ("kubeflow.org", "pytorchjobs", v)
+        for v in ("create", "get", "list", "watch", "delete", "patch")
+    }
+    reads = {("", r, v) for r in ("pods", "events") for v in ("get", "list", "watch")}
+    new_events = {("events.k8s.io", "events", v) for v in ("get", "list", "watch")}
+    assert granted == jobs | reads | new_events | {("", "pods/log", "get")}
+    binding = by_kind(base_objects, "RoleBinding")["corejob-controller"]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "corejob-controller",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "corejob-controller", "namespace": "corejob"}
+    ]
+    trainer = by_kind(base_objects, "ServiceAccount")["corejob-trainer"]
+    assert trainer["automountServiceAccountToken"] is False
+
+
+def test_pvcs_are_shared_between_replicas(base_objects: list[dict[str, Any]]) -> None:
+    for claim in by_kind(base_objects, "PersistentVolumeClaim").values():
+        assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+def test_wandb_overlay_builds_the_secret_the_chart_references(tmp_path: Path) -> None:
+    overlays = tmp_path / "manifests" / "overlays"
+    shutil.copytree(MANIFESTS / "base", tmp_path / "manifests" / "base")
+    shutil.copytree(MANIFESTS / "overlays" / "wandb-secret", overlays / "wandb-secret")
+    (overlays / "wandb-secret" / "wandb.env").write_text("api-key=not-a-real-key\n")
+    secrets = by_kind(kustomize(overlays / "wandb-secret"), "Secret")
+    secret = secrets["corejob-wandb"]
+    assert secret["metadata"]["namespace"] == "corejob"
+    assert set(secret["data"]) == {"api-key"}
+    kubernetes_validate.validate(secret, K8S_VERSION, strict=True)
+    assert not (MANIFESTS / "overlays" / "wandb-secret" / "wandb.env").exists()
+
+
+def golden_pairs() -> list[tuple[Path, Path]]:
+    examples = MANIFESTS / "examples"
+    return [
+        (values, examples / values.name) for values in sorted((examples / "values").glob("*.yaml"))
+    ]
+
+
+@pytest.mark.parametrize(("values", "golden"), golden_pairs(), ids=lambda p: p.name)
+def test_golden_render_is_up_to_date(values: Path, golden: Path) -> None:
+    assert golden.is_file(), f"{golden} missing: run make manifests"
+    assert example_text(values) == golden.read_text(), f"{golden} is stale: run make manifests"
+    assert validate_job(yaml.safe_load(golden.read_text())) == []
+
+
+def test_no_orphan_golden_files() -> None:
+    examples = MANIFESTS / "examples"
+    expected = {golden.name for _, golden in golden_pairs()}
+    assert {p.name for p in examples.glob("*.yaml")} == expected
+    assert len(expected) >= 4
