@@ -110,6 +110,8 @@ class KubeApi:
             try:
                 return function()
             except Exception as error:
+                if not isinstance(error, client.ApiException) and not retryable(error):
+                    raise  # a bug, not the cluster: let it surface as such
                 if not retryable(error) or attempt == self.attempts:
                     raise self._final_error(error, verb, resource, name, attempt) from error
                 log.info("retrying %s %s after %s (attempt %d)", verb, resource, error, attempt)
@@ -206,38 +208,32 @@ class KubeApi:
 
     # --- pods, events, nodes --------------------------------------------------------------
 
+    def _raw(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Call without model deserialization: real pods/events carry fields the client's
+        models would reject or drop, and plain dicts are what the pure code reads."""
+        response = function(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_S,
+                            **kwargs)  # fmt: skip
+        return json.loads(response.data or b"{}")
+
     def list_pods(self, selector: str) -> list[dict[str, Any]]:
-        result = self.call(
-            "list",
-            "pods",
-            None,
-            lambda: self.core.list_namespaced_pod(
-                self.namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT_S
-            ),
-        )
-        return [self.api_client.sanitize_for_serialization(pod) for pod in result.items]
+        listing = self.call(
+            "list", "pods", None,
+            lambda: self._raw(self.core.list_namespaced_pod, self.namespace,
+                              label_selector=selector),
+        )  # fmt: skip
+        return listing.get("items", [])
 
     def list_events(self, object_name: str) -> list[dict[str, Any]]:
-        result = self.call(
-            "list",
-            "events",
-            None,
-            lambda: self.core.list_namespaced_event(
-                self.namespace,
-                field_selector=f"involvedObject.name={object_name}",
-                _request_timeout=REQUEST_TIMEOUT_S,
-            ),
-        )
-        return [self.api_client.sanitize_for_serialization(event) for event in result.items]
+        listing = self.call(
+            "list", "events", None,
+            lambda: self._raw(self.core.list_namespaced_event, self.namespace,
+                              field_selector=f"involvedObject.name={object_name}"),
+        )  # fmt: skip
+        return listing.get("items", [])
 
     def list_nodes(self) -> list[dict[str, Any]]:
-        result = self.call(
-            "list",
-            "nodes",
-            None,
-            lambda: self.core.list_node(_request_timeout=REQUEST_TIMEOUT_S),
-        )
-        return [self.api_client.sanitize_for_serialization(node) for node in result.items]
+        listing = self.call("list", "nodes", None, lambda: self._raw(self.core.list_node))
+        return listing.get("items", [])
 
     def pod_log(
         self,
