@@ -137,3 +137,18 @@ def test_no_orphan_golden_files() -> None:
     expected = {golden.name for _, golden in golden_pairs()}
     assert {p.name for p in examples.glob("*.yaml")} == expected
     assert len(expected) >= 4
+
+
+def test_base_moves_to_another_namespace_with_an_overlay(tmp_path: Path) -> None:
+    shutil.copytree(MANIFESTS / "base", tmp_path / "base")
+    (tmp_path / "mylab").mkdir()
+    (tmp_path / "mylab" / "kustomization.yaml").write_text(
+        "resources: [../base]\nnamespace: mylab\n"
+    )
+    objects = kustomize(tmp_path / "mylab")
+    assert "mylab" in by_kind(objects, "Namespace")
+    binding = by_kind(objects, "RoleBinding")["corejob-controller"]
+    assert binding["subjects"][0]["namespace"] == "mylab"
+    assert {o["metadata"].get("namespace") for o in objects if o["kind"] != "Namespace"} == {
+        "mylab"
+    }
