@@ -1,0 +1,83 @@
+"""API failures become one-line errors with their own exit codes (and retries for 5xx)."""
+
+from __future__ import annotations
+
+import pytest
+
+from corejob.errors import ExitCode
+
+JOBS = r"/apis/kubeflow\.org/v1/namespaces/team-a/pytorchjobs"
+
+
+def submit(corejob):
+    return corejob("submit", "-m", "res_small", "-d", "synthetic_tiny")
+
+
+def test_403_names_the_missing_verb_and_resource(cluster, corejob):
+    cluster.emulator.inject_fault(
+        "POST", JOBS, 403,
+        'pytorchjobs.kubeflow.org is forbidden: User "alice" cannot create resource',
+    )  # fmt: skip
+    result = submit(corejob)
+    assert result.code == ExitCode.FORBIDDEN
+    assert "you may not 'create' pytorchjobs.kubeflow.org" in result.err
+    assert "namespace 'team-a'" in result.err and 'User "alice"' in result.err
+    assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
+
+
+def test_401_asks_to_refresh_credentials(cluster, corejob):
+    cluster.emulator.inject_fault("GET", JOBS, 401, "Unauthorized", times=10)
+    result = corejob("status")
+    assert result.code == ExitCode.FORBIDDEN and "refresh them" in result.err
+
+
+def test_missing_crd_says_how_to_install_the_operator(cluster, corejob):
+    cluster.call(cluster.emulator.resources.__delitem__, "kubeflow.org/v1/pytorchjobs")
+    result = submit(corejob)
+    assert result.code == ExitCode.NOT_INSTALLED
+    assert "training operator's CRD is not installed" in result.err
+    assert "training-operator.git/manifests/overlays/standalone?ref=v1.9" in result.err
+
+
+def test_409_on_create_is_a_conflict(cluster, corejob):
+    cluster.emulator.inject_fault("POST", JOBS, 409, "Operation cannot be fulfilled: conflict")
+    result = submit(corejob)
+    assert result.code == ExitCode.CONFLICT
+    assert "conflict on pytorchjobs.kubeflow.org/res-small-synthetic-tiny-" in result.err
+
+
+def test_422_shows_the_servers_field_message(cluster, corejob):
+    message = (
+        'PyTorchJob.kubeflow.org "x" is invalid: spec.pytorchReplicaSpecs.Master.replicas: '
+        "Invalid value: 2: must be 1"
+    )
+    cluster.emulator.inject_fault("POST", JOBS, 422, message)
+    result = submit(corejob)
+    assert result.code == ExitCode.REJECTED
+    assert "the API server rejected" in result.err
+    assert "spec.pytorchReplicaSpecs.Master.replicas: Invalid value: 2: must be 1" in result.err
+
+
+def test_transient_500_is_retried(cluster, corejob):
+    cluster.emulator.inject_fault("POST", JOBS, 500, "etcdserver: leader changed", times=2)
+    result = submit(corejob)
+    assert result.code == 0, result.err
+    posts = [r for r in cluster.controller_requests() if r.method.value == "POST"]
+    assert len(posts) == 3
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_persistent_5xx_gives_up_with_a_clear_error(cluster, corejob, status):
+    cluster.emulator.inject_fault("GET", JOBS, status, "etcdserver: request timed out", times=99)
+    result = corejob("status")
+    assert result.code == ExitCode.UNAVAILABLE
+    assert "gave up after 4 attempts" in result.err and "request timed out" in result.err
+
+
+def test_unreachable_api_is_unavailable(cluster, corejob, monkeypatch, tmp_path):
+    kubeconfig = tmp_path / "dead"
+    kubeconfig.write_text(cluster.kubeconfig.read_text().replace(cluster.url, "http://127.0.0.1:9"))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    result = corejob("status")
+    assert result.code == ExitCode.UNAVAILABLE
+    assert "cannot reach the Kubernetes API at http://127.0.0.1:9" in result.err
