@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +61,17 @@ class LocalBackend:
     def check(self, job: dict[str, Any]) -> None:
         """Fail before anything starts when the job cannot run here (one-line error)."""
         try:
-            replica_plans(
+            plans = replica_plans(
                 job, master_addr="127.0.0.1", master_port=0, cpu_count=1, host_environ=os.environ
             )
         except JobSpecError as error:
             raise BackendError(f"job {job['metadata']['name']}: {error}") from None
+        if any(plan.command is None for plan in plans) and find_spec("trainer") is None:
+            raise BackendError(
+                "the trainer is not installed in this Python environment, so the image's "
+                "entrypoint cannot run locally: pip install 'corejob[trainer]', "
+                "or use --backend container"
+            )
 
     def _created_record(self, job: dict[str, Any]) -> dict[str, Any]:
         record = copy.deepcopy(job)
@@ -236,10 +243,19 @@ class LocalBackend:
         if process_alive(record.get("pid"), record.get("start_time")):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(record["pid"], signal.SIGKILL)
-        for entry in (record.get("replicas") or {}).values():
-            if process_alive(entry.get("pid"), entry.get("start_time")):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(entry["pid"], signal.SIGKILL)
+        leftovers = [
+            entry
+            for entry in (record.get("replicas") or {}).values()
+            if process_alive(entry.get("pid"), entry.get("start_time"))
+        ]
+        for entry in leftovers:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(entry["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously
+        while time.monotonic() < deadline and any(
+            process_alive(e.get("pid"), e.get("start_time")) for e in leftovers
+        ):
+            time.sleep(0.05)
 
     def explain(self, name: str) -> list[str]:
         """Why the job is not (or no longer) running, from the supervisor's replica table."""

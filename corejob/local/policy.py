@@ -29,6 +29,9 @@ from typing import Any
 
 KIND = "PyTorchJob"
 PENDING, RUNNING, SUCCEEDED, FAILED = "Pending", "Running", "Succeeded", "Failed"
+# A replica stopped by the clean-up after the job finished: the operator deletes its pod,
+# so it is counted nowhere.
+DELETED = "Deleted"
 RETRYABLE_MIN_EXIT_CODE = 128
 
 

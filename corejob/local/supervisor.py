@@ -23,11 +23,13 @@ from typing import Any, Protocol
 
 from corejob.local.operator_env import JobSpecError
 from corejob.local.policy import (
+    DELETED,
     FAILED,
     RUNNING,
     SUCCEEDED,
     ReplicaState,
     RunPolicy,
+    is_finished,
     reconcile,
     set_condition,
 )
@@ -74,6 +76,7 @@ class Supervisor:
         self.poll_s = poll_s
         self.cancelled = False
         self.handles: dict[str, Handle] = {}
+        self.cleaned_up: set[str] = set()
 
     def run(self) -> int:
         job = self.store.read_job(self.name)
@@ -130,6 +133,8 @@ class Supervisor:
                     clock=time.monotonic(),
                     now=timestamp(),
                 )
+                if is_finished(decision.status):
+                    self.cleaned_up.update(decision.stop)
                 states = self._apply(decision.start, decision.stop, decision.replicas, plans, grace)
                 if decision.status != status:
                     status = decision.status
@@ -146,6 +151,8 @@ class Supervisor:
                 continue
             del self.handles[rid]
             phase = SUCCEEDED if code == 0 else FAILED
+            if rid in self.cleaned_up and code != 0:
+                phase = DELETED
             states = {
                 **states,
                 rid: replace(states[rid], phase=phase, exit_code=code, failed_at=None),
