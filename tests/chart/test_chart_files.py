@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from corejob.render import chart_dir, parse_documents, render_manifests
+from corejob.render import chart_dir, parse_documents, render_job, render_manifests
 from corejob.validation import validate_job
 from tests.chart.conftest import values
 
@@ -30,6 +30,33 @@ def lint(values_: dict[str, Any] | None) -> dict[str, Any]:
 
 def test_chart_dir_is_this_checkout() -> None:
     assert chart_dir() == CHART
+
+
+def test_chart_dir_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    copy = tmp_path / "chart"
+    shutil.copytree(CHART, copy)
+    (copy / "Chart.yaml").write_text(
+        (copy / "Chart.yaml").read_text().replace("version: 0.1.0", "version: 9.9.9")
+    )
+    monkeypatch.setenv("COREJOB_CHART_DIR", str(copy))
+    assert chart_dir() == copy
+    job = render_job(values())
+    assert job["metadata"]["labels"]["helm.sh/chart"] == "corejob-9.9.9"
+
+
+def test_render_and_validate_do_not_import_torch() -> None:
+    """The controller runs on laptops without the trainer's dependencies."""
+    code = (
+        "import sys; from corejob.render import render_job; "
+        "from corejob.validation import validate_job; "
+        "job = render_job({'model': 'm', 'dataset': 'd', 'image': {'repository': 'r'}}); "
+        "assert validate_job(job) == []; "
+        "assert 'torch' not in sys.modules and 'trainer' not in sys.modules"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_lint_strict_is_clean() -> None:
