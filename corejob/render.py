@@ -27,6 +27,7 @@ JOB_API_VERSION = "kubeflow.org/v1"
 # Helm prefixes template failures with "execution error at (<file>:<line>:<col>): ";
 # the chart's own message after it is what the user needs.
 _EXECUTION_ERROR = re.compile(r"^.*?execution error at \([^)]*\):\s*")
+_SCHEMA_HEADER = "values don't meet the specifications of the schema(s)"
 
 
 class RenderError(Exception):
@@ -60,15 +61,16 @@ def _helm() -> Any:
 
 
 def _one_line(message: str) -> str:
-    """Collapse the engine's multi-line report into one line without its boilerplate."""
-    message = _EXECUTION_ERROR.sub("", message.strip())
-    message = message.replace(
-        "values don't meet the specifications of the schema(s) in the following chart(s):",
-        "invalid chart values:",
-    )
-    lines = [line.strip().lstrip("- ").strip() for line in message.splitlines()]
-    lines = [line for line in lines if line and line != "corejob:"]
-    return "; ".join(lines).replace("invalid chart values:;", "invalid chart values:")
+    """Collapse the engine's multi-line report into one line without its boilerplate.
+
+    Schema failures come as a header, the chart name, then one ``- at '/path': ...`` line
+    per violation; they become ``invalid chart values: at '/a': ...; at '/b': ...``.
+    """
+    lines = [line.strip() for line in _EXECUTION_ERROR.sub("", message.strip()).splitlines()]
+    if lines and lines[0].startswith(_SCHEMA_HEADER):
+        violations = [line.lstrip("- ") for line in lines[1:] if line.startswith("-")]
+        return "invalid chart values: " + "; ".join(violations)
+    return " ".join(line for line in lines if line)
 
 
 def render_manifests(

@@ -74,3 +74,23 @@ def test_missing_chart_names_the_override(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setenv("COREJOB_CHART_DIR", str(tmp_path))
     with pytest.raises(RenderError, match="COREJOB_CHART_DIR"):
         render()
+
+
+def test_all_schema_violations_in_one_line() -> None:
+    with pytest.raises(RenderError) as error:
+        render(workers=-1, nprocPerNode=0)
+    assert str(error.value).count("; at '/") == 1
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("localhost/corejob-trainer", {"repository": "localhost/corejob-trainer"}),
+        ("localhost:5000/t:1.2", {"repository": "localhost:5000/t", "tag": "1.2"}),
+        ("r/t@sha256:" + "0" * 64, {"repository": "r/t", "digest": "sha256:" + "0" * 64}),
+    ],
+)
+def test_image_reference_to_values(reference: str, expected: dict[str, str]) -> None:
+    from corejob.render import image_values
+
+    assert image_values(reference) == expected
