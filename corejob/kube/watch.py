@@ -119,6 +119,7 @@ class JobTracker:
             try:
                 self._watch_once()
                 backoff = 0.2
+                continue  # the server ended the stream (timeout or drop): resume at once
             except ApiException as error:
                 if error.status == 410:
                     log.info("watch history expired (410 Gone): relisting")
@@ -153,7 +154,7 @@ class JobTracker:
         finally:
             self._response.release_conn()
             self._response = None
-        self.reconnects += 1  # a clean end (server timeout or drop) also means reconnecting
+        self.reconnects += 1
 
     def _apply(self, event: dict[str, Any]) -> None:
         kind, obj = event.get("type"), event.get("object") or {}

@@ -9,21 +9,11 @@ import yaml
 
 from corejob.errors import ExitCode
 from corejob.jobstate import LABEL_SWEEP, JobState, summarize
-from tests.controller.conftest import Background
+from tests.controller.conftest import Background, wait_for
 
 
 def active(jobs: list[dict]) -> list[dict]:
     return [job for job in jobs if not summarize(job).state.finished]
-
-
-def wait_for(predicate, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 def sweep_args(name: str, models: str, datasets: str, *extra: str) -> list[str]:

@@ -6,7 +6,7 @@ import csv
 import json
 
 from corejob.errors import ExitCode
-from tests.controller.conftest import Background
+from tests.controller.conftest import Background, wait_for
 
 RESULT = {"model": "res_small", "dataset": "synthetic_tiny", "best_val_bps_overall": 0.4321,
           "final_val_bps_overall": 0.41, "val_bps": {"s1": 0.43}, "epochs": 3,
@@ -120,10 +120,9 @@ def test_cancel_a_job_and_a_sweep(cluster, corejob):
     assert cluster.job(name) is None
     assert corejob("cancel", name).code == ExitCode.NOT_FOUND
 
-    sweep = Background("sweep", "--models", "res_small", "--datasets",
-                       "synthetic_tiny,synthetic_mixed", "--name", "gone", "--poll", "0.2")  # fmt: skip
-    wait = __import__("tests.controller.test_sweep", fromlist=["wait_for"]).wait_for
-    wait(lambda: len(cluster.jobs("corejob.dev/sweep=gone")) == 2)
+    grid = ["--models", "res_small", "--datasets", "synthetic_tiny,synthetic_mixed"]
+    sweep = Background("sweep", *grid, "--name", "gone", "--poll", "0.2")
+    wait_for(lambda: len(cluster.jobs("corejob.dev/sweep=gone")) == 2)
     cancelled = corejob("cancel", "--sweep", "gone")
     assert cancelled.out.count("deleted job") == 2
     assert cluster.jobs("corejob.dev/sweep=gone") == []

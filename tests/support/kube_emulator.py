@@ -98,6 +98,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     # (namespace, pod) -> [(RFC3339Nano timestamp, line)], appended via append_log()
     pod_logs: dict[tuple[str, str], list[tuple[str, str]]] = attrs.field(factory=dict)
     watch_generation: int = 0
+    dropped: asyncio.Event = attrs.field(factory=asyncio.Event)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -117,13 +118,15 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         self.compacted_before = self.resource_version + 1
 
     def drop_watches(self) -> None:
-        """End every open watch stream (a dropped connection, as clients see it)."""
+        """End every open watch stream now (a dropped connection, as clients see it)."""
         self.watch_generation += 1
+        self.dropped.set()
+        self.dropped = asyncio.Event()
 
     def inject_fault(
         self, method: str, path: str, status: int, message: str, times: int = 1
     ) -> None:
-        """Fail the next ``times`` requests whose path matches the regex ``path``."""
+        """Fail the next ``times`` requests whose path+query matches the regex ``path``."""
         self.faults.append(Fault(method.upper(), re.compile(path), status, message, times))
 
     @property
@@ -162,7 +165,9 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
 
     def _raise_injected_fault(self, request: rendering.Request) -> None:
         for fault in self.faults:
-            matched = fault.method == request.method.value and fault.path.search(request.url.path)
+            matched = fault.method == request.method.value and fault.path.search(
+                request.url.path_qs
+            )
             if fault.times > 0 and matched:
                 fault.times -= 1
                 raise status_error(fault.status, fault.message)
@@ -252,18 +257,25 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
                 yield event
         queue: asyncio.Queue[Any] = asyncio.Queue()
         forwarder = asyncio.create_task(forward(bus, mark, queue))
+        dropped = asyncio.create_task(self.dropped.wait())
+        getter: asyncio.Task[Any] | None = None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
             while self.watch_generation == generation and loop.time() < deadline:
-                try:
-                    event = await asyncio.wait_for(queue.get(), 0.2)
-                except TimeoutError:
-                    continue
-                if self._event_matches(request, event, selector):
-                    yield event
+                getter = getter or asyncio.create_task(queue.get())
+                await asyncio.wait(
+                    [getter, dropped], timeout=deadline - loop.time(),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )  # fmt: skip
+                if getter.done():
+                    event, getter = getter.result(), None
+                    if self._event_matches(request, event, selector):
+                        yield event
         finally:
-            forwarder.cancel()
+            for task in (forwarder, dropped, getter):
+                if task is not None:
+                    task.cancel()
 
     def _event_matches(
         self, request: rendering.Request, event: dict[str, Any], selector: list[Any]
