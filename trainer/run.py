@@ -72,6 +72,8 @@ def build_callbacks(
             mode="max",
             save_top_k=args.save_top_k,
             save_last=True,
+            # After validation and after the heartbeat recorded the epoch into the history.
+            save_on_train_epoch_end=True,
         ),
         LearningRateMonitor(logging_interval="epoch"),
     ]

@@ -116,6 +116,14 @@ def launch_gang(args: Sequence[str], world_size: int, cwd: Path) -> list[Proc]:
     return procs
 
 
+def wait_for_file(path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not appear within {timeout}s")
+        time.sleep(0.05)
+
+
 def kill_all(procs: Sequence[Proc]) -> None:
     for proc in procs:
         if proc.popen.poll() is None:
