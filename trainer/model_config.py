@@ -73,10 +73,7 @@ def load_model_config(name_or_path: str | Path) -> dict[str, Any]:
         raise ConfigError(
             str(path), where, f"invalid YAML: {getattr(exc, 'problem', exc)}"
         ) from None
-    config = validate_model_config(raw, str(path))
-    if config["name"] is None:
-        config["name"] = path.stem
-    return config
+    return validate_model_config(raw, str(path))
 
 
 def validate_model_config(raw: Any, source: str) -> dict[str, Any]:
@@ -95,6 +92,8 @@ def validate_model_config(raw: Any, source: str) -> dict[str, Any]:
     for kind in registry.KINDS:
         config[kind] = _validate_component(raw.get(kind, DEFAULT_TYPES[kind]), kind, source)
     _check_combination(config, source)
+    if config["name"] is None:
+        config["name"] = Path(source).stem
     return config
 
 

@@ -142,14 +142,11 @@ def build_scheduler(
     )
 
 
-def optimizer_steps_per_epoch(estimated_total_steps: float | None, settings: OptimSettings) -> int:
-    """Optimizer steps per epoch: from the trainer's estimate when finite, else the settings."""
-    if (
-        estimated_total_steps is not None
-        and math.isfinite(estimated_total_steps)
-        and estimated_total_steps > 0
-    ):
-        return max(1, int(estimated_total_steps) // settings.max_epochs)
+def optimizer_steps_per_epoch(estimated_per_epoch: float | None, settings: OptimSettings) -> int:
+    """Optimizer steps per epoch: the trainer's estimate when finite, else the settings'."""
+    finite = estimated_per_epoch is not None and math.isfinite(estimated_per_epoch)
+    if finite and estimated_per_epoch > 0:
+        return max(1, round(estimated_per_epoch))
     if settings.steps_per_epoch:
         return settings.steps_per_epoch
     raise ConfigError(
