@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from corejob.backends.base import BackendError, SubmitOutcome
+from corejob.errors import JobNotFoundError, UsageError
 from corejob.jobstate import RESULT_LINE_PREFIX, summarize
 from corejob.local.operator_env import JobSpecError
 from corejob.local.policy import FAILED, is_finished, set_condition
@@ -47,7 +48,7 @@ class LocalBackend:
     def submit(self, job: dict[str, Any]) -> SubmitOutcome:
         name = job.get("metadata", {}).get("name")
         if not name:
-            raise BackendError("job has no metadata.name; render it with corejob.render first")
+            raise UsageError("job has no metadata.name; render it with corejob.render first")
         existing = self.get(name)
         if existing is not None:
             return SubmitOutcome(name=name, created=False, summary=summarize(existing))
@@ -65,9 +66,9 @@ class LocalBackend:
                 job, master_addr="127.0.0.1", master_port=0, cpu_count=1, host_environ=os.environ
             )
         except JobSpecError as error:
-            raise BackendError(f"job {job['metadata']['name']}: {error}") from None
+            raise UsageError(f"job {job['metadata']['name']}: {error}") from None
         if any(plan.command is None for plan in plans) and find_spec("trainer") is None:
-            raise BackendError(
+            raise UsageError(
                 "the trainer is not installed in this Python environment, so the image's "
                 "entrypoint cannot run locally: pip install 'corejob[trainer]', "
                 "or use --backend container"
@@ -138,7 +139,7 @@ class LocalBackend:
     def _require(self, name: str) -> dict[str, Any]:
         job = self.get(name)
         if job is None:
-            raise BackendError(f"no job {name!r} in {self.store.runs_dir} (see `corejob status`)")
+            raise JobNotFoundError(f"job {name} not found in {self.store.runs_dir}")
         return job
 
     def logs(
@@ -177,7 +178,7 @@ class LocalBackend:
             replica = f"{replica}-0"
         path = self.store.log_path(name, replica)
         if not path.exists() and not self._replica_exists(name, replica):
-            raise BackendError(f"job {name} has no replica {replica!r} (try master-0, worker-0)")
+            raise UsageError(f"job {name} has no replica {replica!r} (try master-0, worker-0)")
         return [path]
 
     def _replica_exists(self, name: str, replica: str) -> bool:

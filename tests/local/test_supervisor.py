@@ -36,7 +36,8 @@ if rank == "0":
     print("COREJOB_RESULT " + json.dumps({"world_size": int(os.environ["WORLD_SIZE"])}))
 """
 # Attempt 1: the worker dies by SIGKILL, the master notices and exits 129 (peer died).
-RESTART = """
+RESTART = (
+    """
 dead = os.path.join(run_dir, "worker-dead")
 if attempt == 1 and rank == "1":
     open(dead, "w").close()
@@ -45,7 +46,9 @@ if attempt == 1 and rank == "0":
     while not os.path.exists(dead):
         time.sleep(0.05)
     sys.exit(129)
-""" + SUCCEED
+"""
+    + SUCCEED
+)
 CONFIG_ERROR = """
 if rank == "0":
     print("error: model config res_small: unknown field 'bogus'", file=sys.stderr)
@@ -98,7 +101,9 @@ def test_success_state_logs_and_result_from_a_fresh_backend(tmp_path: Path):
     assert any("rank 1 world 2" in line for line in other_shell.logs("ok", replica="worker-0"))
     lines = list(other_shell.logs("ok", all_replicas=True))
     assert any(line.startswith("[master-0] rank 0 world 2") for line in lines)
-    assert [job["metadata"]["name"] for job in other_shell.list({"corejob.dev/model": "res_small"})] == ["ok"]
+    assert [
+        job["metadata"]["name"] for job in other_shell.list({"corejob.dev/model": "res_small"})
+    ] == ["ok"]
 
 
 def test_killed_worker_restarts_the_gang_and_the_job_succeeds(tmp_path: Path):
