@@ -29,6 +29,7 @@ import torch
 from torch.utils.data import Sampler
 
 _CHUNK_SEED_STRIDE = 1_000_003
+CURRICULUM_LINE_PREFIX = "COREJOB_CURRICULUM "
 
 
 def frame_contrast(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -114,7 +115,9 @@ class ContrastWeightedSampler(Sampler[int]):
         self.chunk_size = chunk_size
         self.epoch = 0
         self.step = 0
-        self.steps_seen: list[int] = []  # distinct steps pushed in (for tests and logs)
+        self.steps_seen: list[int] = []  # distinct steps pushed in this epoch (logs, tests)
+        self._drawn = [0.0, 0]  # sum of drawn scores, number drawn (this epoch, this rank)
+        self._expected = [0.0, 0]  # the same for the specified distribution
 
     def __len__(self) -> int:
         return self.num_samples
@@ -127,9 +130,25 @@ class ContrastWeightedSampler(Sampler[int]):
         if not self.steps_seen or self.steps_seen[-1] != self.step:
             self.steps_seen.append(self.step)
 
+    def epoch_summary(self) -> dict[str, float]:
+        """Mean score of the samples drawn this epoch vs what the schedule specifies."""
+        return {
+            "mean_sampled": self._drawn[0] / max(1, self._drawn[1]),
+            "mean_expected": self._expected[0] / max(1, self._expected[1]),
+            "mean_uniform": float(self.scores.mean()),
+        }
+
+    def _record(self, indices: list[int], expected: float) -> list[int]:
+        self._drawn[0] += float(self.scores[indices].sum())
+        self._drawn[1] += len(indices)
+        self._expected[0] += expected * len(indices)
+        self._expected[1] += len(indices)
+        return indices
+
     def __iter__(self) -> Iterator[int]:
+        self._drawn, self._expected, self.steps_seen = [0.0, 0], [0.0, 0], []
         if curriculum_strength(self.step, self.warmup_steps) == 0.0:
-            yield from self._uniform_epoch()
+            yield from self._record(self._uniform_epoch(), float(self.scores.mean()))
             return
         produced, chunk = 0, 0
         while produced < self.num_samples:
@@ -148,7 +167,8 @@ class ContrastWeightedSampler(Sampler[int]):
         drawn = torch.multinomial(
             weights, take * self.num_replicas, replacement=True, generator=self._generator(chunk)
         )
-        return drawn[self.rank :: self.num_replicas].tolist()
+        expected = float((weights * self.scores).sum() / weights.sum())
+        return self._record(drawn[self.rank :: self.num_replicas].tolist(), expected)
 
     def _uniform_epoch(self) -> list[int]:
         """A plain epoch-seeded permutation, sharded; wraps around when short."""
@@ -180,7 +200,9 @@ class CurriculumCallback(pl.Callback):
     """Pushes the global step into the training sampler before every training batch.
 
     Fails at train start if the loader's sampler is not a ``ContrastWeightedSampler``
-    (e.g. Lightning replaced it): a curriculum that silently does nothing is a bug.
+    (e.g. Lightning replaced it): a curriculum that silently does nothing is a bug. Every
+    rank prints one ``COREJOB_CURRICULUM`` line per epoch: the steps its sampler saw and
+    the mean contrast it drew next to the scheduled one (the proof in pod logs).
     """
 
     def __init__(self) -> None:
@@ -205,6 +227,18 @@ class CurriculumCallback(pl.Callback):
         if self.sampler is None:
             self.sampler = self._locate(trainer)
         self.sampler.set_step(trainer.global_step)
-        if batch_idx == 0 or trainer.global_step % 50 == 0:
-            a = curriculum_strength(trainer.global_step, self.sampler.warmup_steps)
-            pl_module.log("curriculum_strength", a, on_step=True, on_epoch=False)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.sampler is None:
+            return
+        stats = self.sampler.epoch_summary()
+        steps = self.sampler.steps_seen
+        span = f"{steps[0]}..{steps[-1]}" if steps else "none"
+        numbers = " ".join(f"{k}={v:.4f}" for k, v in stats.items())
+        a = curriculum_strength(trainer.global_step, self.sampler.warmup_steps)
+        print(
+            f"{CURRICULUM_LINE_PREFIX}rank={trainer.global_rank} epoch={trainer.current_epoch} "
+            f"steps={span} n_steps={len(steps)} strength={a:.3f} {numbers}",
+            flush=True,
+        )
+        pl_module.log("curriculum_mean_contrast", stats["mean_sampled"], rank_zero_only=True)

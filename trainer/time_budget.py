@@ -3,9 +3,9 @@
 The first steps are timed (the very first is skipped: it pays for lazy initialisation),
 which gives a first estimate of an epoch's cost; each finished epoch (training plus
 validation) then refines it. ``max_epochs`` is set to what still fits, on every rank the
-same (rank 0 decides and broadcasts, so no rank stops alone and hangs the others). When the
-module can re-plan its learning-rate schedule (``set_schedule_epochs``), it is told, so a
-cosine schedule still ends at the last epoch that will actually run.
+same (rank 0 decides and broadcasts, so no rank stops alone and hangs the others). Per-step
+LR schedules that know their length are stretched to match, so a cosine schedule still
+ends at the last epoch that will actually run.
 """
 
 from __future__ import annotations
@@ -25,6 +25,21 @@ def epochs_that_fit(budget_s: float, elapsed_s: float, epoch_s: float, epochs_do
         return max(1, epochs_done)
     more = math.floor(max(0.0, budget_s - elapsed_s) / epoch_s)
     return max(1, epochs_done + more)
+
+
+def rescale_schedules(trainer: pl.Trainer, factor: float) -> None:
+    """Stretch per-step LR schedules that know their length (``total_steps``).
+
+    The warmup-cosine schedules of ``trainer.schedulers`` compute the LR from
+    ``last_epoch`` and ``total_steps`` on every step, so changing ``total_steps`` re-plans
+    the rest of the run and the cosine still reaches its floor at the last epoch.
+    """
+    for config in trainer.lr_scheduler_configs:
+        scheduler = config.scheduler
+        total = getattr(scheduler, "total_steps", None)
+        if isinstance(total, int):
+            floor = getattr(scheduler, "warmup_steps", 0) + 1
+            scheduler.total_steps = max(floor, round(total * factor))
 
 
 class TimeBudgetCallback(pl.Callback):
@@ -78,14 +93,13 @@ class TimeBudgetCallback(pl.Callback):
         fit = int(trainer.strategy.broadcast(fit, src=0))
         if fit == self.decided_epochs:
             return
-        first = self.decided_epochs is None
+        previous = self.decided_epochs or configured
         self.decided_epochs = fit
         trainer.fit_loop.max_epochs = fit
         if fit <= epochs_done:
             trainer.should_stop = True
-        replan = getattr(pl_module, "set_schedule_epochs", None)
-        if first and callable(replan):
-            replan(fit)
+        if previous and previous > 0:
+            rescale_schedules(trainer, fit / previous)
         if trainer.is_global_zero:
             print(f"[time budget] ~{epoch_s:.1f}s/epoch: max_epochs={fit}", flush=True)
 

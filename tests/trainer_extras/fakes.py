@@ -39,7 +39,7 @@ class RandomImages(Dataset):
     def __init__(self, n: int = 64, size: int = 6, n_units: int = 3, seed: int = 0):
         g = torch.Generator().manual_seed(seed)
         self.x = torch.randn(n, 1, size, size, generator=g)
-        self.y = torch.poisson(torch.ones(n, n_units))
+        self.y = torch.poisson(torch.ones(n, n_units), generator=g)
 
     def __len__(self) -> int:
         return len(self.x)
