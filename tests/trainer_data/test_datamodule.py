@@ -120,3 +120,17 @@ def test_workers_read_the_memory_maps(tiny_config):
     for a, b in zip(got, want, strict=True):
         torch.testing.assert_close(a, b)
     assert sum(1 for _ in dm.train_dataloader()) == len(dm.train_dataset) // 50
+
+
+def test_contrast_scores_line_up_with_samples(tiny_dm):
+    scores = tiny_dm.train_dataset.contrast()
+    assert scores.shape == (len(tiny_dm.train_dataset),)
+    ds = tiny_dm.train_dataset.datasets[1]
+    per_frame = np.asarray(ds.arrays.array("contrast"))
+    offset = len(tiny_dm.train_dataset.datasets[0])
+    np.testing.assert_allclose(scores[offset : offset + 5], per_frame[ds.frames[:5]])
+    windowed = tiny_dm.train_dataset.contrast(window=6)[offset]
+    t = ds.frames[0]
+    assert windowed == pytest.approx(per_frame[t - 5 : t + 1].mean(), rel=1e-6)
+    loader = tiny_dm.train_dataloader()
+    assert tiny_dm.train_sampler is loader.sampler  # curriculum code finds it here

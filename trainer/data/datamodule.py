@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from trainer.data.collate import group_collate
 from trainer.data.config import DatasetConfig, load_dataset_config
@@ -60,6 +60,7 @@ class MultiDatasetDM(pl.LightningDataModule):
         self.sessions_info: list[SessionInfo] = []
         self.train_dataset: MultiSessionDataset | None = None
         self.val_dataset: MultiSessionDataset | None = None
+        self.train_sampler: Sampler[int] | None = None  # the one the train loader iterates
 
     def prepare_data(self) -> None:
         self._materialize()
@@ -122,17 +123,23 @@ class MultiDatasetDM(pl.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
-    def train_dataloader(self) -> DataLoader:
-        rank, world = self.rank_and_world()
-        sampler = ShardedTrainSampler(
+    def make_train_sampler(self, rank: int, world_size: int) -> Sampler[int]:
+        """The training sampler; override (or replace) for e.g. a contrast curriculum.
+
+        Whatever it returns must shard itself and give every rank the same length.
+        """
+        return ShardedTrainSampler(
             len(self._require(self.train_dataset)),
             self.batch_size,
             rank=rank,
-            world_size=world,
+            world_size=world_size,
             seed=self.seed,
             steps_per_epoch=self.steps_per_epoch,
         )
-        return self._loader(self.train_dataset, sampler)
+
+    def train_dataloader(self) -> DataLoader:
+        self.train_sampler = self.make_train_sampler(*self.rank_and_world())
+        return self._loader(self.train_dataset, self.train_sampler)
 
     def val_dataloader(self) -> DataLoader:
         rank, world = self.rank_and_world()

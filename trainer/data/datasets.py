@@ -77,9 +77,11 @@ class SessionDataset(Dataset):
         batch = self.fetch(np.asarray([index]))
         return {**{k: v[0] for k, v in batch.items()}, "dataset_idx": self.dataset_idx}
 
-    def contrast(self) -> np.ndarray:
-        """Frame contrast at each sample's current frame."""
-        return np.asarray(self.arrays.array("contrast")[self.frames], dtype=np.float32)
+    def contrast(self, window: int = 1) -> np.ndarray:
+        """Mean frame contrast over the last ``window`` frames of each sample's window."""
+        rows = self.frames[:, None] - np.arange(window)[None, :]
+        per_frame = self.arrays.array("contrast")
+        return np.asarray(per_frame[rows], dtype=np.float32).mean(axis=1)
 
 
 class MultiSessionDataset(Dataset):
@@ -120,6 +122,6 @@ class MultiSessionDataset(Dataset):
                 }
         return samples  # type: ignore[return-value]
 
-    def contrast(self) -> np.ndarray:
-        """Per-sample frame contrast in global index order (for contrast-weighted sampling)."""
-        return np.concatenate([d.contrast() for d in self.datasets])
+    def contrast(self, window: int = 1) -> np.ndarray:
+        """Per-sample stimulus contrast in global index order (contrast-weighted sampling)."""
+        return np.concatenate([d.contrast(window) for d in self.datasets])
