@@ -23,6 +23,7 @@ from trainer.errors import ConfigError
 from trainer.models import build_model
 from trainer.models.objective import ValidationStats, masked_poisson_nll
 from trainer.optim import OptimSettings, build_optimizer, build_scheduler, optimizer_steps_per_epoch
+from trainer.regularizers import build_regularizers
 from trainer.sessions import SessionInfo
 
 CHECKPOINT_KEY = "corejob"
@@ -58,6 +59,11 @@ class MultiDatasetModel(pl.LightningModule):
         self.dataset_config = copy.deepcopy(dataset_config)
         self.names = [s.name for s in self.sessions]
         self.model = build_model(self.model_config, self.sessions)
+        self.regularizers = build_regularizers(
+            self.model_config.get("regularization"),
+            list(self.model.named_parameters()),
+            self.model_config.get("name", "model config"),
+        )
         self._null_rates = [torch.tensor(s.mean_rates, dtype=torch.float32) for s in self.sessions]
         self._val: ValidationStats | None = None
         # Plain data only, so hparams.yaml, loggers and Lightning's own loader all work.
@@ -79,8 +85,14 @@ class MultiDatasetModel(pl.LightningModule):
         return output, nll
 
     def regularization_penalty(self) -> torch.Tensor:
-        """Extra penalty added to the training loss (filled in by ``trainer.regularizers``)."""
-        return torch.zeros((), device=self.device)
+        """The model config's ``regularization`` penalties at this epoch (see regularizers)."""
+        return self.regularizers.penalty(self.current_epoch, device=self.device)
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
+        """The optimizer step, then the proximal regularizers (exact zeros, hard bounds)."""
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        if len(self.regularizers):
+            self.regularizers.apply_proximal(epoch, getattr(optimizer, "optimizer", optimizer))
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         per_session = []
