@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trainer.synthetic.session import SessionSpec, simulate_session
-from trainer.synthetic.store import is_complete, write_session
+from trainer.synthetic.store import generation_lock, is_complete, write_session
 
 if TYPE_CHECKING:
     from trainer.data.config import DatasetConfig, SessionConfig
@@ -36,7 +36,10 @@ def generate_session(config: DatasetConfig, session: SessionConfig, force: bool 
     path = config.session_dir(session)
     if is_complete(path) and not force:
         return path
-    return write_session(simulate_session(session_spec(config, session)), path, replace=force)
+    with generation_lock(path):
+        if is_complete(path) and not force:  # another process finished it while we waited
+            return path
+        return write_session(simulate_session(session_spec(config, session)), path, replace=force)
 
 
 def generate_dataset(dataset_config: DatasetConfig | str | Path, force: bool = False) -> list[Path]:

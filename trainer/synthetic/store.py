@@ -4,16 +4,20 @@ All ranks of a job (and several jobs) may share one data volume and find a sessi
 missing at the same moment. Each writer builds the session in a private temporary folder
 next to the destination and renames it into place: ``rename`` of a directory is atomic,
 so readers see either nothing or a complete session (``meta.json`` is written last), and
-a writer that loses the race simply discards its copy.
+a writer that loses the race simply discards its copy. An advisory lock file lets
+concurrent writers on one machine (or a volume that supports ``flock``) wait for the first
+instead of duplicating its work; correctness never depends on it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +70,14 @@ def write_session(result: SessionArrays, final: Path, replace: bool = False) -> 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+@contextlib.contextmanager
+def generation_lock(final: Path) -> Iterator[None]:
+    """Hold an advisory lock for ``final`` while generating it (best effort)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with open(final.parent / f".{final.name}.lock", "a") as handle:
+        # No lock support on this volume: the atomic rename still keeps it safe.
+        with contextlib.suppress(OSError):
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
