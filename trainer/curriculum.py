@@ -242,3 +242,21 @@ class CurriculumCallback(pl.Callback):
             flush=True,
         )
         pl_module.log("curriculum_mean_contrast", stats["mean_sampled"], rank_zero_only=True)
+
+
+def contrast_sampler_like(
+    base: Sampler[int], scores: np.ndarray | torch.Tensor, warmup_steps: int
+) -> ContrastWeightedSampler:
+    """A curriculum sampler with ``base``'s rank, world size, seed and per-rank length.
+
+    ``base`` is the data module's plain ``ShardedTrainSampler``; copying its length keeps
+    the number of batches per epoch (and so the LR schedule) unchanged by the curriculum.
+    """
+    return ContrastWeightedSampler(
+        normalize_scores(torch.as_tensor(np.asarray(scores), dtype=torch.float32)),
+        num_replicas=base.world_size,
+        rank=base.rank,
+        seed=base.seed,
+        warmup_steps=warmup_steps,
+        num_samples=len(base),
+    )

@@ -89,6 +89,7 @@ class DatasetConfig:
             "seed": self.seed,
             "data_root": str(self.data_root),
             "sessions": [s.to_dict() for s in self.sessions],
+            **copy.deepcopy(self.extra),
         }
 
     @classmethod
@@ -108,6 +109,7 @@ class DatasetConfig:
             data_root=root.resolve(),
             source=d.get("source", ""),
             description=d.get("description", ""),
+            extra={k: d[k] for k in ("augmentation",) if k in d},
         )
 
 
@@ -197,4 +199,15 @@ def load_dataset_config(
         data_root=Path(root).expanduser().resolve(),
         source=src,
         description=str(parent.get("description", "")),
+        extra=_extra_sections(parent, src),
     )
+
+
+def _extra_sections(parent: dict[str, Any], source: str) -> dict[str, Any]:
+    """Sections validated by their own modules (``augmentation``: ``trainer.augment``)."""
+    if "augmentation" not in parent:
+        return {}
+    from trainer.augment import AugmentationConfig
+
+    AugmentationConfig.from_dict(parent["augmentation"], source)
+    return {"augmentation": copy.deepcopy(parent["augmentation"])}

@@ -14,6 +14,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from trainer.augment import AugmentationConfig, BatchAugmenter
+from trainer.curriculum import contrast_sampler_like
 from trainer.data.collate import group_collate
 from trainer.data.config import DatasetConfig, load_dataset_config
 from trainer.data.datasets import (
@@ -41,6 +43,7 @@ class MultiDatasetDM(pl.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         steps_per_epoch: int | None = None,
+        curriculum_warmup_steps: int | None = None,
     ) -> None:
         super().__init__()
         if dset_dtype not in STIM_DTYPES:
@@ -61,6 +64,12 @@ class MultiDatasetDM(pl.LightningDataModule):
         self.train_dataset: MultiSessionDataset | None = None
         self.val_dataset: MultiSessionDataset | None = None
         self.train_sampler: Sampler[int] | None = None  # the one the train loader iterates
+        # Issue 3 (trainer.curriculum / trainer.augment): off unless configured.
+        self.curriculum_warmup_steps = curriculum_warmup_steps
+        self.augmentation = AugmentationConfig.from_dict(
+            dataset_config.extra.get("augmentation"), dataset_config.source or "dataset config"
+        )
+        self.augmenter: BatchAugmenter | None = None
 
     def prepare_data(self) -> None:
         self._materialize()
@@ -128,7 +137,7 @@ class MultiDatasetDM(pl.LightningDataModule):
 
         Whatever it returns must shard itself and give every rank the same length.
         """
-        return ShardedTrainSampler(
+        base = ShardedTrainSampler(
             len(self._require(self.train_dataset)),
             self.batch_size,
             rank=rank,
@@ -136,10 +145,26 @@ class MultiDatasetDM(pl.LightningDataModule):
             seed=self.seed,
             steps_per_epoch=self.steps_per_epoch,
         )
+        if not self.curriculum_warmup_steps:
+            return base
+        scores = self._require(self.train_dataset).contrast(self.config.n_lags)
+        return contrast_sampler_like(base, scores, self.curriculum_warmup_steps)
 
     def train_dataloader(self) -> DataLoader:
-        self.train_sampler = self.make_train_sampler(*self.rank_and_world())
+        rank, world = self.rank_and_world()
+        self.train_sampler = self.make_train_sampler(rank, world)
+        sessions = len(self.config.sessions)
+        self.augmenter = BatchAugmenter(
+            [self.augmentation] * sessions, seed=self.seed + 7919 * rank
+        )
         return self._loader(self.train_dataset, self.train_sampler)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """On-device augmentation of training batches only (``trainer.augment``)."""
+        training = self.trainer is not None and self.trainer.training
+        if self.augmenter is None or not training:
+            return batch
+        return self.augmenter(batch, training=True)
 
     def val_dataloader(self) -> DataLoader:
         rank, world = self.rank_and_world()
