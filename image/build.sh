@@ -10,6 +10,7 @@
 #   OFFLINE      1 = pre-download wheels on the host and install only from them
 #                (default 1 when BASE_IMAGE is the local base)
 #   ENGINE       docker|podman to force one
+#   EXTRA_TAG    an additional full image reference to tag
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -46,6 +47,8 @@ args=(build -f image/Dockerfile -t "$name:$version-$sha" -t "$name:$version"
       --build-arg "VERSION=$version" --build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)"
       --build-arg "SOURCE=$source_url" --build-arg "PIP_NO_INDEX=$offline")
 [[ -n $base ]] && args+=(--build-arg "BASE_IMAGE=$base")
+# EXTRA_TAG: one more tag, e.g. the tests' content-hash tag (tests/support/podman.py).
+[[ -n ${EXTRA_TAG:-} ]] && args+=(-t "$EXTRA_TAG")
 [[ $engine == podman ]] && args+=(--layers --format docker)
 echo "image: $engine ${args[*]} ."
 "$engine" "${args[@]}" .
