@@ -32,7 +32,7 @@ class SessionSpec:
 
 
 @dataclass
-class SessionArrays:
+class GeneratedSession:
     """Generated arrays (names = file stems on disk) plus JSON metadata."""
 
     arrays: dict[str, np.ndarray]
@@ -82,7 +82,7 @@ def missing_epochs(n_frames: int, n_units: int, params: dict, rng) -> np.ndarray
     return dfs
 
 
-def simulate_session(spec: SessionSpec) -> SessionArrays:
+def simulate_session(spec: SessionSpec) -> GeneratedSession:
     """Stimulus, eye trace, units, rates and Poisson spikes for one session."""
     p = spec.params
     rng = np.random.default_rng(spec.seed)
@@ -126,4 +126,4 @@ def simulate_session(spec: SessionSpec) -> SessionArrays:
         "n_saccades": int(eye.saccade_onsets.size),
         "units": units.describe(),
     }
-    return SessionArrays(arrays, meta)
+    return GeneratedSession(arrays, meta)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.synthetic.session import SessionArrays
+from trainer.synthetic.session import GeneratedSession
 
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
@@ -37,7 +37,7 @@ def read_meta(path: Path) -> dict:
     return json.loads((path / META_FILE).read_text())
 
 
-def _write_into(folder: Path, result: SessionArrays) -> None:
+def _write_into(folder: Path, result: GeneratedSession) -> None:
     shapes = {}
     for name, array in result.arrays.items():
         np.save(folder / f"{name}.npy", np.ascontiguousarray(array))
@@ -54,7 +54,7 @@ def _discard(path: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def write_session(result: SessionArrays, final: Path, replace: bool = False) -> Path:
+def write_session(result: GeneratedSession, final: Path, replace: bool = False) -> Path:
     """Publish ``result`` at ``final``; if another writer got there first, keep theirs."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
