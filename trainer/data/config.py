@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,7 @@ class DatasetConfig:
     data_root: Path
     source: str = ""
     description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def session_dir(self, session: SessionConfig) -> Path:
         """Where a session's arrays live: named by a hash of everything that shapes them."""
