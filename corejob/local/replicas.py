@@ -129,18 +129,15 @@ def replica_plans(
     host_environ: Mapping[str, str],
 ) -> list[ReplicaPlan]:
     """Replicas of ``job`` with the operator's env (``master_addr``: how peers reach rank 0)."""
-    job_name = job["metadata"]["name"]
     roles = replica_specs_of(job)
     total = sum(replica_count(spec) for _, spec in roles)
     nproc = nproc_per_node(job)
+    # All replicas share this machine, so the pods' CPU requests do not apply here.
     threads = str(max(1, cpu_count // max(1, total * nproc[1])))
     plans = []
     for role, spec in roles:
         for index in range(replica_count(spec)):
             rank = index if role == MASTER else index + 1
-            pod = _pod_identity(job_name, role, index, spec)
-            where = f"spec.pytorchReplicaSpecs.{role}"
-            container = _pytorch_container(spec, role)
             injected = operator_env(
                 rank=rank,
                 total_replicas=total,
@@ -148,30 +145,38 @@ def replica_plans(
                 master_addr=master_addr,
                 master_port=master_port,
             )
-            env = merge_env(
-                container_env(container.get("env"), pod, host_environ, where),
-                injected,
-                [("OMP_NUM_THREADS", threads)],
-            )
-            command = container.get("command")
-            plans.append(
-                ReplicaPlan(
-                    role=role,
-                    index=index,
-                    rank=rank,
-                    pod_name=pod.name,
-                    restart_policy=str(spec.get("restartPolicy") or "OnFailure"),
-                    command=tuple(expand_references(str(c), env) for c in command)
-                    if command
-                    else None,
-                    args=tuple(expand_references(str(a), env) for a in container.get("args") or []),
-                    env=env,
-                    mounts=_mounts(spec, container, where),
-                    working_dir=container.get("workingDir"),
-                    image=str(container.get("image", "")),
-                )
-            )
+            injected.append(("OMP_NUM_THREADS", threads))
+            pod = _pod_identity(job["metadata"]["name"], role, index, spec)
+            plans.append(_plan(role, index, rank, spec, pod, injected, host_environ))
     return plans
+
+
+def _plan(
+    role: str,
+    index: int,
+    rank: int,
+    spec: dict[str, Any],
+    pod: PodIdentity,
+    injected: list[tuple[str, str]],
+    host_environ: Mapping[str, str],
+) -> ReplicaPlan:
+    where = f"spec.pytorchReplicaSpecs.{role}"
+    container = _pytorch_container(spec, role)
+    env = merge_env(container_env(container.get("env"), pod, host_environ, where), injected)
+    command = container.get("command")
+    return ReplicaPlan(
+        role=role,
+        index=index,
+        rank=rank,
+        pod_name=pod.name,
+        restart_policy=str(spec.get("restartPolicy") or "OnFailure"),
+        command=tuple(expand_references(str(c), env) for c in command) if command else None,
+        args=tuple(expand_references(str(a), env) for a in container.get("args") or []),
+        env=env,
+        mounts=_mounts(spec, container, where),
+        working_dir=container.get("workingDir"),
+        image=str(container.get("image", "")),
+    )
 
 
 def _pytorch_container(spec: dict[str, Any], role: str) -> dict[str, Any]:
