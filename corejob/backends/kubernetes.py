@@ -84,8 +84,7 @@ class KubernetesBackend:
         existing = self.api.get_job(name)
         if existing is None:
             try:
-                self.api.create_job(job)
-                return SubmitOutcome(name, True, summarize(self.api.get_job(name) or job))
+                return SubmitOutcome(name, True, summarize(self.api.create_job(job)))
             except ConflictError:
                 existing = self.api.get_job(name)  # created concurrently, or a real clash
                 if existing is None:

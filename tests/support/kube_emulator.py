@@ -40,6 +40,7 @@ STATUS_REASONS = {
     404: "NotFound",
     409: "AlreadyExists",
     410: "Expired",
+    405: "MethodNotAllowed",
     422: "Invalid",
     500: "InternalError",
     503: "ServiceUnavailable",
@@ -148,20 +149,57 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         self._raise_injected_fault(request)
-        if request.resource is None:
-            return await super()._handle(request)
+        if request.resource is None or not request.resource.plural:
+            return await super()._handle(request)  # discovery etc.: kmock's scaffold
+        if not any(known == request.resource for known in self.resources):
+            raise status_error(404, "the server could not find the requested resource")
         if request.method.value == "GET" and request.params.get("watch") in ("true", "True", "1"):
             return await (await self._serve_watch(request))(request)  # Go's ParseBool
-        known = any(known == request.resource for known in self.resources)
-        if request.resource.plural and not known:
-            raise status_error(404, "the server could not find the requested resource")
         if request.subresource == "log":
             return await self._serve_log(request)
-        if request.action == kmock.action.CREATE and isinstance(request.data, dict):
-            self._admit_new_object(request)
-        if request.action in (kmock.action.FETCH, kmock.action.UPDATE, kmock.action.DELETE):
-            self._require_object(request)
-        return await super()._handle(request)
+        # Objects are served directly, not through kmock's DSL: matching a request against
+        # the reactions walks the whole request history, which makes long runs quadratic.
+        serve = {
+            kmock.action.LIST: self._serve_list,
+            kmock.action.FETCH: self._serve_fetch,
+            kmock.action.CREATE: self._create,
+            kmock.action.UPDATE: self._update,
+            kmock.action.DELETE: self._delete,
+        }.get(request.action)
+        if serve is None:
+            raise status_error(405, f"{request.method.value} is not supported here")
+        return await rendering.Response(payload=await serve(request))(request)
+
+    async def _create(self, request: rendering.Request) -> rendering.Response:
+        self._admit_new_object(request)
+        key = (request.resource, request.namespace, request.data["metadata"]["name"])
+        async with self._lock:
+            if key in self.objects:
+                self.objects[key].create(request.data)
+            else:
+                self.objects[key] = request.data
+            raw = self.objects[key].raw
+            await self._buses[request.resource].put({"type": "ADDED", "object": raw})
+        return rendering.Response(status=201, payload=copy.deepcopy(self.objects[key].raw))
+
+    async def _update(self, request: rendering.Request) -> rendering.Payload:
+        key = self._require_object(request)
+        async with self._lock:
+            self.objects[key].patch(request.data or {})
+            raw = self.objects[key].raw
+            await self._buses[request.resource].put({"type": "MODIFIED", "object": raw})
+        return copy.deepcopy(self.objects[key].raw)
+
+    async def _delete(self, request: rendering.Request) -> rendering.Payload:
+        key = self._require_object(request)
+        async with self._lock:
+            raw = self.objects[key].raw
+            self.objects[key].delete()
+            await self._buses[request.resource].put({"type": "DELETED", "object": raw})
+        return copy.deepcopy(raw)
+
+    async def _serve_fetch(self, request: rendering.Request) -> rendering.Payload:
+        return copy.deepcopy(self.objects[self._require_object(request)].raw)
 
     def _raise_injected_fault(self, request: rendering.Request) -> None:
         for fault in self.faults:
@@ -187,13 +225,12 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         metadata["creationTimestamp"] = now_rfc3339()
         metadata["generation"] = 1
 
-    def _require_object(self, request: rendering.Request) -> None:
-        if request.name is None:
-            return
+    def _require_object(self, request: rendering.Request) -> Any:
         key = (request.resource, request.namespace, request.name)
         if key not in self.objects or self.objects[key].deleted:
             plural = f"{request.resource.plural}.{request.resource.group}".rstrip(".")
             raise status_error(404, f'{plural} "{request.name}" not found')
+        return key
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -284,9 +321,6 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         if request.namespace is not None and metadata.get("namespace") != request.namespace:
             return False
         return matches(metadata.get("labels") or {}, selector)
-
-    async def _serve_create(self, request: rendering.Request) -> rendering.Payload:
-        return rendering.Response(status=201, payload=await super()._serve_create(request))
 
     async def _serve_log(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         key = (request.namespace or "", request.name or "")
