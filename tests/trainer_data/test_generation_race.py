@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 
 import numpy as np
 
@@ -38,6 +39,7 @@ def test_two_processes_generating_the_same_session_leave_one_valid_copy(tmp_path
         np.testing.assert_array_equal(np.load(f"{folder}/{name}.npy", mmap_mode="r"), array)
     folders = [p.name for p in (tmp_path / "synthetic").iterdir() if p.is_dir()]
     assert folders == [config.session_dir(config.sessions[0]).name]  # no temp folders left
+    assert oct(os.stat(folder).st_mode & 0o777) == oct(0o755)  # readable by other pods
 
 
 def test_losing_writer_keeps_the_winner_and_force_replaces(tmp_path):

@@ -41,6 +41,7 @@ def ensure_stim_copy(session_dir: Path, dtype: str) -> Path:
     np_dtype = np.float32 if dtype == "float32" else np.uint16
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=session_dir)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; other pods/users must read it
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np_dtype, shape=source.shape)
         for start in range(0, source.shape[0], _CHUNK):

@@ -59,6 +59,7 @@ def write_session(result: GeneratedSession, final: Path, replace: bool = False) 
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; other pods/users must read it
         _write_into(tmp, result)
         if final.exists() and (replace or not is_complete(final)):
             _discard(final)
