@@ -60,6 +60,39 @@ demo: $(STAMP) ## a tiny local training run (single process)
 	$(BIN)/corejob-train --model_config $(MODEL) --dataset_configs_path synthetic_tiny \
 	  --run_dir runs/demo --data_root data --max_epochs 2
 
+# ---- jobs: the corejob CLI (`corejob --help`; BACKEND=kubernetes|local|container, default:
+# kubernetes when a kube context exists, else local) -----------------------------------------
+SET ?=
+WAIT ?=
+ALL ?=
+FOLLOW ?=
+REPLICA ?=
+CLI_OPTS = $(if $(BACKEND),--backend $(BACKEND)) $(if $(NAMESPACE),--namespace $(NAMESPACE))
+SPEC_OPTS = --workers $(WORKERS) --gpus $(GPUS) $(if $(IMAGE),--image $(IMAGE)) \
+  $(foreach item,$(SET),--set $(item)) $(if $(DRY_RUN),--dry-run)
+
+submit: $(STAMP) ## submit one job: MODEL= [DATASET= WORKERS= GPUS= IMAGE= NAMESPACE= SET= DRY_RUN=1 WAIT=1]
+	$(BIN)/corejob submit --model $(MODEL) --dataset $(DATASET) $(SPEC_OPTS) $(CLI_OPTS) \
+	  $(if $(WAIT),--wait)
+
+sweep: $(STAMP) ## one job per cell: MODELS=a,b DATASETS=x,y [MAX_PARALLEL=2 RETRIES=1 SWEEP=id]
+	$(BIN)/corejob sweep --models $(MODELS) --datasets $(DATASETS) --max-parallel $(MAX_PARALLEL) \
+	  --retries $(RETRIES) $(if $(SWEEP),--name $(SWEEP)) $(SPEC_OPTS) $(CLI_OPTS)
+
+status: $(STAMP) ## jobs table, pending reasons explained [JOB= | SWEEP=]
+	$(BIN)/corejob status $(JOB) $(if $(SWEEP),--sweep $(SWEEP)) $(CLI_OPTS)
+
+logs: $(STAMP) ## a job's log: JOB= [ALL=1 FOLLOW=1 REPLICA=worker-0]
+	$(BIN)/corejob logs $(JOB) $(if $(ALL),--all) $(if $(FOLLOW),--follow) \
+	  $(if $(REPLICA),--replica $(REPLICA)) $(CLI_OPTS)
+
+cancel: $(STAMP) ## delete jobs: JOB=name or SWEEP=id
+	$(BIN)/corejob cancel $(JOB) $(if $(SWEEP),--sweep $(SWEEP)) $(CLI_OPTS)
+
+results: $(STAMP) ## model x dataset table + results.{csv,json,png} [SWEEP=]
+	$(BIN)/corejob results $(if $(SWEEP),--sweep $(SWEEP)) --csv results.csv --json results.json \
+	  --plot results.png $(CLI_OPTS)
+
 # ---- chart (charts/corejob/README.md) -----------------------------------------------------
 NPROC ?= 1
 VALUES ?=
