@@ -19,9 +19,10 @@ from typing import NoReturn
 from trainer import exit_codes
 from trainer.errors import CorejobTrainError
 from trainer.preemption import Preempted, SigtermFlag
+from trainer.training_extras import add_extras_arguments
 
 PROG = "corejob-train"
-SUBCOMMANDS = ("train", "generate")
+SUBCOMMANDS = ("train", "generate", "plot")
 SCHEDULERS = ("cosine", "cosine_restarts", "none")
 DSET_DTYPES = ("uint8", "bfloat16", "float32")
 
@@ -88,7 +89,9 @@ def _add_output_args(parser: argparse.ArgumentParser) -> None:
         help="auto (CHECKPOINT_DIR/last.ckpt if present) | never | PATH",
     )
     group.add_argument("--ckpt_path", default=None, help="resume from this checkpoint (seed name)")
-    group.add_argument("--project_name", default="corejob", help="W&B project")
+    group.add_argument(
+        "--project_name", default=None, help="W&B project (default: $WANDB_PROJECT or corejob)"
+    )
     group.add_argument("--experiment_name", default=None, help="W&B run name")
 
 
@@ -102,7 +105,7 @@ class _OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog=PROG, description="Train multi-dataset models of visual cortex.")
     sub = parser.add_subparsers(
-        dest="command", metavar="{train,generate}", parser_class=_OneLineParser
+        dest="command", metavar="{train,generate,plot}", parser_class=_OneLineParser
     )
     train = sub.add_parser("train", help="train a model (default subcommand)")
     train.add_argument(
@@ -114,8 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_optim_args(train)
     _add_runtime_args(train)
     _add_output_args(train)
+    add_extras_arguments(train)
     generate = sub.add_parser("generate", help="generate missing synthetic sessions")
     _add_data_args(generate)
+    plot = sub.add_parser("plot", help="PNGs of training curves and receptive fields of a run")
+    plot.add_argument("run_dir", help="a run directory written by train")
+    plot.add_argument("--out_dir", default=None, help="default: RUN_DIR/plots")
+    plot.add_argument("--data_root", default=None, help="where the run's sessions live")
+    plot.add_argument("--debug", action="store_true", help="print tracebacks on errors")
     return parser
 
 
@@ -130,6 +139,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def _dispatch(args: argparse.Namespace, sigterm: SigtermFlag) -> int:
+    if args.command == "plot":
+        from trainer.plots import plot_run
+
+        for path in plot_run(args.run_dir, args.out_dir, args.data_root):
+            print(path, flush=True)
+        return exit_codes.SUCCESS
     if args.command == "generate":
         from trainer.run import generate
 

@@ -23,6 +23,7 @@ from trainer.callbacks import EpochHeartbeat, PreemptionCheckpoint
 from trainer.errors import ConfigError
 from trainer.preemption import SigtermFlag
 from trainer.results import build_result, clean_history, result_line, write_json_atomic
+from trainer.training_extras import extras_callbacks, extras_loggers, prepare_model
 
 MONITOR = "val_bps_overall"
 LAST_CKPT = "last.ckpt"
@@ -140,6 +141,9 @@ def _datamodule(args: argparse.Namespace, config: Any) -> Any:
         num_workers=args.num_workers,
         seed=args.seed,
         steps_per_epoch=args.steps_per_epoch,
+        curriculum_warmup_steps=args.curriculum_warmup_steps
+        if getattr(args, "enable_curriculum", False)
+        else None,
     )
 
 
@@ -196,12 +200,16 @@ def train(args: argparse.Namespace, sigterm: SigtermFlag) -> dict[str, Any] | No
     datamodule.prepare_data()
     datamodule.setup("fit")
     model = _model(args, model_config, datamodule.sessions_info, dataset_config)
+    prepare_model(model, args)  # issue 3: --pretrained_checkpoint
 
     callbacks, heartbeat = build_callbacks(args, checkpoint_dir, sigterm)
+    callbacks += extras_callbacks(args)  # curriculum, fine-tuning, time budget
+    loggers = [CSVLogger(save_dir=run_dir, name="", version="")]
+    loggers += extras_loggers(args, run_dir, layout.rank)  # W&B on rank 0 unless disabled
     trainer = pl.Trainer(
         **trainer_arguments(args, layout, accelerator),
         callbacks=callbacks,
-        logger=CSVLogger(save_dir=run_dir, name="", version=""),
+        logger=loggers,
     )
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
 

@@ -16,10 +16,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
-
-from trainer.finetune import STRATEGIES, FinetuneCallback, FinetuneSettings, load_pretrained_core
 from trainer.wandb_setup import MODES, make_wandb_logger, resolve_settings
+
+# torch and Lightning load lazily: the CLI parses arguments (and installs its SIGTERM
+# handler) before any heavy import.
 
 
 def add_extras_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +35,11 @@ def add_extras_arguments(parser: argparse.ArgumentParser) -> None:
         "--pretrained_checkpoint", default=None, help="corejob checkpoint whose core to load"
     )
     group.add_argument("--freeze_vision", action="store_true", help="never train the core")
-    group.add_argument("--finetune_strategy", choices=STRATEGIES, default=None)
+    group.add_argument(
+        "--finetune_strategy",
+        default=None,
+        help="none | fixed (= --freeze_vision) | progressive | adaptive",
+    )
     group.add_argument("--unfreeze_start_epoch", type=int, default=1)
     group.add_argument("--unfreeze_every", type=int, default=1, help="epochs per stage")
     group.add_argument("--unfrozen_lr_scale", type=float, default=0.1)
@@ -56,7 +60,10 @@ def add_extras_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--wandb_tags", nargs="*", default=None)
 
 
-def finetune_settings(args: argparse.Namespace) -> FinetuneSettings:
+def finetune_settings(args: argparse.Namespace) -> Any:
+    """``FinetuneSettings`` from the flags (``--freeze_vision`` means ``fixed``)."""
+    from trainer.finetune import FinetuneSettings
+
     strategy = getattr(args, "finetune_strategy", None) or (
         "fixed" if getattr(args, "freeze_vision", False) else "none"
     )
@@ -73,15 +80,19 @@ def prepare_model(model: Any, args: argparse.Namespace) -> None:
     """Load the pretrained core (every rank, same file: no broadcast needed)."""
     path = getattr(args, "pretrained_checkpoint", None)
     if path:
+        from trainer.finetune import load_pretrained_core
+
         report = load_pretrained_core(model.model.core, path)
         print(report.summary(path), flush=True)
 
 
-def extras_callbacks(args: argparse.Namespace) -> list[pl.Callback]:
+def extras_callbacks(args: argparse.Namespace) -> list[Any]:
+    """The Lightning callbacks the flags ask for (none by default)."""
     from trainer.curriculum import CurriculumCallback
+    from trainer.finetune import FinetuneCallback
     from trainer.time_budget import TimeBudgetCallback
 
-    callbacks: list[pl.Callback] = []
+    callbacks: list[Any] = []
     if getattr(args, "enable_curriculum", False):
         callbacks.append(CurriculumCallback())
     settings = finetune_settings(args)
