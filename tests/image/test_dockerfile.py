@@ -49,6 +49,14 @@ def test_every_ignored_hadolint_rule_is_justified_by_a_comment() -> None:
         )
 
 
+def test_default_base_image_is_pinned_to_a_version_tag() -> None:
+    """checkov cannot resolve ``FROM ${BASE_IMAGE}`` (CKV_DOCKER_7 is skipped): check here."""
+    match = re.search(r"^ARG BASE_IMAGE=(\S+)$", DOCKERFILE.read_text(), re.MULTILINE)
+    assert match, "image/Dockerfile must declare ARG BASE_IMAGE with a default"
+    repository, _, tag = match.group(1).rpartition(":")
+    assert repository and tag and tag != "latest" and "/" not in tag, match.group(1)
+
+
 def test_dockerignore_allows_only_the_build_inputs() -> None:
     patterns = [
         line.strip()
