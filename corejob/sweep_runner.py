@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from corejob.backends.base import Backend
+from corejob.backends.base import Backend, BackendError
 from corejob.errors import JobFailedError
 from corejob.jobstate import LABEL_SWEEP, JobState, state_from_conditions, summarize
 from corejob.sweep import ActionKind, Cell, CellView, failure_retryable, outcome_counts, plan
@@ -139,11 +139,12 @@ def run_sweep(
     run: SweepRun,
     backend: Backend,
     poll_s: float = 2.0,
-    out: TextIO = sys.stderr,
+    out: TextIO | None = None,
     on_progress: Callable[[list[CellView]], None] | None = None,
 ) -> list[CellView]:
     """Drive the sweep to completion; returns the final views. Ctrl-C stops submitting
     (jobs keep running on the backend) and re-raises after reporting what was created."""
+    out = out or sys.stderr  # looked up now: tests and callers may have replaced it
     selector = {LABEL_SWEEP: run.sweep}
     last_line = ""
     with open_tracker(backend, selector, poll_s) as tracker:
@@ -167,10 +168,11 @@ def run_sweep(
                 if plan(views, run.max_parallel, run.retries).done:
                     return views
                 tracker.wait_for_change(poll_s)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, BackendError) as error:
+            why = "interrupted" if isinstance(error, KeyboardInterrupt) else "stopped by an error"
             created = ", ".join(run.created) or "nothing"
             print(
-                f"\ninterrupted: this run created {created}; those jobs keep running. "
+                f"\n{why}: this run created {created}; those jobs keep running. "
                 "Rerun the same command to continue the sweep (it submits only what is "
                 f"missing or failed), or `corejob cancel --sweep {run.sweep}`.",
                 file=out,

@@ -115,3 +115,38 @@ def test_no_kube_context_is_its_own_error(tmp_path, monkeypatch, corejob):
     result = corejob("status", "--backend", "kubernetes")
     assert result.code == ExitCode.NO_CLUSTER
     assert "no Kubernetes cluster configured" in result.err
+
+
+def test_submit_wait_returns_the_jobs_outcome(cluster, corejob):
+    from tests.controller.conftest import Background, wait_for
+
+    waiting = Background("submit", "-m", "res_small", "-d", "synthetic_tiny", "--wait")
+    (job,) = wait_for(lambda: cluster.jobs())
+    cluster.operator.set_condition(job["metadata"]["name"], "Running")
+    cluster.operator.set_condition(job["metadata"]["name"], "Succeeded")
+    assert waiting.join() == ExitCode.OK
+
+    failing = Background("submit", "-m", "res_small", "-d", "synthetic_mixed", "--wait")
+    name = wait_for(lambda: [j for j in cluster.jobs() if "mixed" in j["metadata"]["name"]])[0]
+    cluster.operator.set_condition(name["metadata"]["name"], "Failed", "PyTorchJobFailed", "oom")
+    assert failing.join() == ExitCode.JOB_FAILED
+
+
+def test_submit_wait_gives_up_after_the_pending_timeout(cluster, corejob):
+    result = corejob("submit", "-m", "res_small", "--wait", "--pending-timeout", "0s")
+    assert result.code == ExitCode.PENDING_TIMEOUT
+    assert "is still pending: the operator has created no pods yet" in result.err
+
+
+def test_context_and_namespace_come_from_the_kubeconfig(cluster, corejob):
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    other = {"name": "other", "context": {"cluster": "emulated", "user": "alice",
+                                          "namespace": "team-b"}}  # fmt: skip
+    config["contexts"].append(other)
+    cluster.kubeconfig.write_text(yaml.safe_dump(config))
+    assert corejob("submit", "-m", "res_small", "--context", "other").code == 0
+    assert corejob("submit", "-m", "res_small", "-n", "team-c").code == 0
+    namespaces = sorted(r.url.path.split("/")[5] for r in created_jobs(cluster))
+    assert namespaces == ["team-b", "team-c"]
+    missing = corejob("status", "--context", "nope", "--backend", "kubernetes")
+    assert missing.code == ExitCode.NO_CLUSTER and "context 'nope'" in missing.err

@@ -104,3 +104,31 @@ def test_rerun_submits_only_missing_or_failed_cells(cluster, corejob):
     assert rerun.join() == ExitCode.OK
     creates = [r for r in cluster.controller_requests() if r.method.value == "POST"]
     assert len(creates) == 3  # done once, failed twice; the Succeeded cell was left alone
+
+
+def test_a_failing_create_mid_sweep_reports_what_was_created(cluster, corejob):
+    cluster.emulator.inject_fault("GET", "team-a/pytorchjobs/res-small-synthetic-mixed", 403,
+                                  "quota: forbidden", times=99)  # fmt: skip
+    result = corejob(*sweep_args("half", "res_small", "synthetic_tiny,synthetic_mixed",
+                                 "--max-parallel", "2"))  # fmt: skip
+    assert result.code == ExitCode.FORBIDDEN
+    created = [job["metadata"]["name"] for job in cluster.jobs(f"{LABEL_SWEEP}=half")]
+    assert len(created) == 1 and created[0].startswith("res-small-synthetic-tiny-")
+    assert f"stopped by an error: this run created {created[0]};" in result.err
+    assert "Rerun the same command to continue the sweep" in result.err
+
+
+def test_ctrl_c_stops_submitting_and_tells_how_to_resume(cluster, corejob, monkeypatch):
+    import corejob.sweep_runner as runner
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner.PollingTracker, "wait_for_change", interrupt)
+    monkeypatch.setattr("corejob.backends.kubernetes.KubernetesBackend.track", None)
+    result = corejob(*sweep_args("intr", "res_small", "synthetic_tiny,synthetic_mixed",
+                                 "--max-parallel", "1"))  # fmt: skip
+    assert result.code == ExitCode.INTERRUPTED
+    (created,) = [job["metadata"]["name"] for job in cluster.jobs(f"{LABEL_SWEEP}=intr")]
+    assert f"interrupted: this run created {created}; those jobs keep running" in result.err
+    assert "corejob cancel --sweep intr" in result.err
