@@ -24,6 +24,7 @@ from corejob.kube.api import KubeApi
 
 log = logging.getLogger(__name__)
 WATCH_TIMEOUT_S = 240
+POLL_FALLBACK_S = 3.0
 Job = dict[str, Any]
 
 
@@ -38,6 +39,7 @@ class JobTracker:
         self.resource_version = ""
         self.changes: queue.Queue[str] = queue.Queue()
         self.relists = 0
+        self.watch_denied = False
         self.reconnects = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -125,6 +127,9 @@ class JobTracker:
                     log.info("watch history expired (410 Gone): relisting")
                     self._relist_quietly()
                     continue
+                if error.status in (401, 403):
+                    self._poll_instead(error)
+                    return
                 log.info("watch failed (%s); retrying in %.1fs", error.status, backoff)
             except Exception as error:  # connection dropped or refused: reconnect
                 log.info("watch dropped (%s); reconnecting in %.1fs", type(error).__name__, backoff)
@@ -132,6 +137,14 @@ class JobTracker:
                 return
             backoff = min(backoff * 2, 10.0)
             self.reconnects += 1
+
+    def _poll_instead(self, error: ApiException) -> None:
+        """RBAC may grant list but not watch: degrade to listing every few seconds."""
+        self.watch_denied = True
+        log.warning("watching jobs is not permitted (%s): listing every %.0fs instead",
+                    error.status, POLL_FALLBACK_S)  # fmt: skip
+        while not self._stop.wait(POLL_FALLBACK_S):
+            self._relist_quietly()
 
     def _relist_quietly(self) -> None:
         try:

@@ -78,3 +78,13 @@ def test_deleted_jobs_leave_the_cache(cluster):
     with KubernetesBackend().track({LABEL_SWEEP: "w"}) as tracker:
         assert cluster.operator.request("DELETE", f"{JOBS}/a")[0] == 200
         assert tracker.wait_until(lambda jobs: "a" not in jobs, 5)
+
+
+def test_a_forbidden_watch_degrades_to_listing(cluster, monkeypatch):
+    monkeypatch.setattr("corejob.kube.watch.POLL_FALLBACK_S", 0.1)
+    create(cluster, "a")
+    cluster.emulator.inject_fault("GET", "pytorchjobs.*watch=", 403, "cannot watch", times=99)
+    with KubernetesBackend().track({LABEL_SWEEP: "w"}) as tracker:
+        cluster.operator.set_condition("a", "Succeeded")
+        assert tracker.wait_until(lambda jobs: summarize(jobs["a"]).state.finished, 5)
+    assert tracker.watch_denied and tracker.relists >= 2
