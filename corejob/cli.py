@@ -120,7 +120,9 @@ def select_backend(args: argparse.Namespace) -> Backend:
     return make_backend(name, runs_dir=Path(args.runs_dir))
 
 
-def job_request(args: argparse.Namespace, model: str, dataset: str, sweep: str | None = None):
+def job_request(
+    args: argparse.Namespace, model: str, dataset: str, sweep: str | None = None
+) -> JobRequest:
     return JobRequest(model, dataset, args.workers, args.gpus, args.image, sweep,
                       parse_set(args.set))  # fmt: skip
 

@@ -72,7 +72,8 @@ def collect(backend: Backend, selector: dict[str, str]) -> tuple[list[ResultRow]
 
 
 def matrix(rows: list[ResultRow]) -> tuple[list[str], list[str], dict[tuple[str, str], float]]:
-    """(models, datasets, best val bits/spike per cell); the newest job wins a cell."""
+    """(models, datasets, best val bits/spike per cell); of several jobs for one cell (e.g.
+    different trainer settings), the last in ``rows`` wins — filter with --sweep."""
     models = sorted({row.model for row in rows})
     datasets = sorted({row.dataset for row in rows})
     cells = {(r.model, r.dataset): r.best_val_bps for r in rows if r.best_val_bps is not None}

@@ -65,6 +65,7 @@ class SweepRun:
     # and uids of failed jobs we already replaced, must not be read as missing/failed.
     seen: set[str] = field(default_factory=set)
     replaced_uids: set[str] = field(default_factory=set)
+    retryable_by_uid: dict[str, bool] = field(default_factory=dict)  # pods listed once per job
 
     def name(self, cell: Cell) -> str:
         return self.jobs[cell]["metadata"]["name"]
@@ -84,7 +85,10 @@ def cell_views(run: SweepRun, observed: dict[str, Job], backend: Backend) -> lis
             state = JobState.UNKNOWN  # created by us, not observed yet: in flight
         retryable = False
         if state == JobState.FAILED and job is not None:
-            retryable = job_failure_retryable(backend, job)
+            uid = job["metadata"].get("uid") or name
+            if uid not in run.retryable_by_uid:
+                run.retryable_by_uid[uid] = job_failure_retryable(backend, job)
+            retryable = run.retryable_by_uid[uid]
         views.append(
             CellView(
                 cell, name, state, retryable, run.attempts.get(cell, 0),
