@@ -127,3 +127,17 @@ def test_cancel_a_job_and_a_sweep(cluster, corejob):
     assert cancelled.out.count("deleted job") == 2
     assert cluster.jobs("corejob.dev/sweep=gone") == []
     assert sweep.join() == ExitCode.JOB_FAILED  # the sweep ends: its cells were cancelled
+
+
+def test_submit_follow_streams_the_master_log_then_reports_the_outcome(cluster, capsys):
+    follow = Background("submit", "-m", "res_small", "-d", "synthetic_tiny", "--follow")
+    (job,) = wait_for(lambda: cluster.jobs())
+    name = job["metadata"]["name"]
+    master = cluster.operator.add_pod(name, "master", 0, logs=["epoch 1"])
+    cluster.operator.log(master, "COREJOB_RESULT {}")
+    cluster.operator.set_condition(name, "Succeeded")
+    cluster.operator.set_pod_phase(master, "Succeeded")
+    assert follow.join() == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:3] == ["epoch 1", "COREJOB_RESULT {}"]
+    assert lines[-1].startswith(f"job {name}: Succeeded")

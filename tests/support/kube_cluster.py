@@ -21,7 +21,8 @@ from typing import Any
 import kmock
 import yaml
 
-from tests.support.kube_emulator import ApiServerEmulator, now_rfc3339
+from tests.support.kube_emulator import ApiServerEmulator
+from tests.support.kube_wire import now_rfc3339
 
 OPERATOR_AGENT = "fake-training-operator/1.0"
 JOBS = "/apis/kubeflow.org/v1/namespaces/{ns}/pytorchjobs"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime
-import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -24,6 +23,15 @@ import attrs
 import kmock
 from kmock._internal import aiobus, rendering
 
+from tests.support.kube_wire import (
+    gone_event,
+    matches,
+    matches_fields,
+    now_rfc3339,
+    parse_selector,
+    status_error,
+)
+
 # (resource, kind, namespaced) served by the emulator; discovery is derived from this table.
 RESOURCES: list[tuple[str, str, bool]] = [
     ("kubeflow.org/v1/pytorchjobs", "PyTorchJob", True),
@@ -33,18 +41,6 @@ RESOURCES: list[tuple[str, str, bool]] = [
     ("v1/namespaces", "Namespace", False),
 ]
 VERBS = {"create", "delete", "get", "list", "patch", "update", "watch"}
-STATUS_REASONS = {
-    400: "BadRequest",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "NotFound",
-    409: "AlreadyExists",
-    410: "Expired",
-    405: "MethodNotAllowed",
-    422: "Invalid",
-    500: "InternalError",
-    503: "ServiceUnavailable",
-}
 
 
 @dataclass
@@ -56,16 +52,6 @@ class Fault:
     status: int
     message: str
     times: int
-
-
-def status_error(status: int, message: str, details: dict[str, Any] | None = None) -> Exception:
-    """A ``Status`` error as the real API server sends it (reason named as Kubernetes does)."""
-    return kmock.KubernetesError(
-        status=status,
-        reason=STATUS_REASONS.get(status, "InternalError"),
-        message=message,
-        details=details or {"causes": []},
-    )
 
 
 class RecordingBus(aiobus.Bus[Any]):
@@ -377,54 +363,3 @@ async def forward(bus: aiobus.Bus[Any], mark: Any, queue: asyncio.Queue[Any]) ->
     """Move bus events into a queue, which (unlike a generator) survives wait_for timeouts."""
     async for event in bus.stream(since=mark):
         await queue.put(event)
-
-
-def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def gone_event(since: str) -> dict[str, Any]:
-    message = f"too old resource version: {since}"
-    return {
-        "type": "ERROR",
-        "object": {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                   "code": 410, "reason": "Expired", "message": message},
-    }  # fmt: skip
-
-
-def parse_selector(text: str) -> list[tuple[str, str, str | None]]:
-    """``a=b,c!=d,e`` → [(key, op, value)]; enough of the label-selector grammar for us."""
-    terms = []
-    for term in filter(None, (t.strip() for t in text.split(","))):
-        if "!=" in term:
-            key, value = term.split("!=", 1)
-            terms.append((key, "!=", value))
-        elif "=" in term:
-            key, value = term.replace("==", "=").split("=", 1)
-            terms.append((key, "=", value))
-        else:
-            terms.append((term.lstrip("!"), "!" if term.startswith("!") else "exists", None))
-    return terms
-
-
-def matches(labels: dict[str, str], selector: list[tuple[str, str, str | None]]) -> bool:
-    for key, op, value in selector:
-        if (op == "=" and labels.get(key) != value) or (op == "!=" and labels.get(key) == value):
-            return False
-        if (op == "exists" and key not in labels) or (op == "!" and key in labels):
-            return False
-    return True
-
-
-def matches_fields(obj: dict[str, Any], selector: list[tuple[str, str, str | None]]) -> bool:
-    for key, op, value in selector:
-        current: Any = obj
-        for part in key.split("."):
-            current = current.get(part) if isinstance(current, dict) else None
-        if (op == "=") != (current == value):
-            return False
-    return True
-
-
-def dumps(obj: Any) -> bytes:
-    return json.dumps(obj).encode()
