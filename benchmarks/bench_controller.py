@@ -86,19 +86,31 @@ def run() -> list[dict[str, Any]]:
     from corejob.backends.kubernetes import KubernetesBackend
     from tests.support.kube_cluster import fake_cluster
 
+    previous = os.environ.get("KUBECONFIG")
     with tempfile.TemporaryDirectory() as tmp, fake_cluster(Path(tmp), "bench") as cluster:
-        os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
-        backend = KubernetesBackend()
-        names, submit_s = submit_jobs(backend, "watch", "bench")
-        operator = finish_jobs_later(cluster, names)
-        watch_requests = requests_during(cluster, lambda: track_with_watch(backend, "watch", names))
-        operator.join()
-        sdk_names, _ = submit_jobs(backend, "sdk", "bench")
-        operator = finish_jobs_later(cluster, sdk_names)
-        poll_requests = requests_during(
-            cluster, lambda: track_with_sdk_pollers(cluster.kubeconfig, "bench", sdk_names)
-        )
-        operator.join()
+        os.environ["KUBECONFIG"] = str(cluster.kubeconfig)  # restored below: other modules
+        try:
+            rows = measure(cluster, KubernetesBackend())
+        finally:
+            if previous is None:
+                os.environ.pop("KUBECONFIG", None)
+            else:
+                os.environ["KUBECONFIG"] = previous
+    return rows
+
+
+def measure(cluster: Any, backend: Any) -> list[dict[str, Any]]:
+    """Submit, track with the watch, then track the SDK's way; the benchmark rows."""
+    names, submit_s = submit_jobs(backend, "watch", "bench")
+    operator = finish_jobs_later(cluster, names)
+    watch_requests = requests_during(cluster, lambda: track_with_watch(backend, "watch", names))
+    operator.join()
+    sdk_names, _ = submit_jobs(backend, "sdk", "bench")
+    operator = finish_jobs_later(cluster, sdk_names)
+    poll_requests = requests_during(
+        cluster, lambda: track_with_sdk_pollers(cluster.kubeconfig, "bench", sdk_names)
+    )
+    operator.join()
     ratio = poll_requests / max(watch_requests, 1)
     return [
         {"name": f"render+submit {JOBS} jobs", "value": JOBS / submit_s, "unit": "jobs/s",
