@@ -157,6 +157,7 @@ def lint(backend: Backend, job: dict[str, Any]) -> None:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    pending_timeout = duration_arg(args.pending_timeout, "--pending-timeout")
     backend = select_backend(args)
     request = job_request(args, args.model, args.dataset)
     job = build_job(request, getattr(backend, "namespace", None))
@@ -174,7 +175,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if args.follow:
         follow_logs(backend, outcome.name)
     if args.wait or args.follow:
-        return wait_for(backend, job, duration_arg(args.pending_timeout, "--pending-timeout"))
+        return wait_for(backend, job, pending_timeout)
     return ExitCode.OK
 
 
@@ -217,6 +218,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from corejob.sweep_runner import SweepRun, run_sweep
 
     models, datasets = split_list(args.models), split_list(args.datasets)
+    if not models or not datasets:
+        raise UsageError("--models and --datasets each need at least one name (a,b,c)")
     if args.max_parallel < 1 or args.retries < 0:
         raise UsageError("--max-parallel must be >= 1 and --retries >= 0")
     key = [*args.set, f"w={args.workers}", f"g={args.gpus}", f"i={args.image}"]
