@@ -71,9 +71,16 @@ CLI_OPTS = $(if $(BACKEND),--backend $(BACKEND)) $(if $(NAMESPACE),--namespace $
 SPEC_OPTS = --workers $(WORKERS) --gpus $(GPUS) $(if $(IMAGE),--image $(IMAGE)) \
   $(foreach item,$(SET),--set $(item)) $(if $(DRY_RUN),--dry-run)
 
+# Without a cluster (the local backends) `make submit` waits for the job and ends with the
+# results table. Evaluated in the recipe, after the venv exists.
+ON_CLUSTER = $(if $(BACKEND),$(filter kubernetes,$(BACKEND)),$(shell $(BIN)/python -c \
+  'from corejob.kube.config import cluster_configured as c; print("1" if c() else "")'))
+SUBMIT_WAITS = $(if $(DRY_RUN),,$(or $(WAIT),$(if $(ON_CLUSTER),,1)))
+
 submit: $(STAMP) ## submit one job: MODEL= [DATASET= WORKERS= GPUS= IMAGE= NAMESPACE= SET= DRY_RUN=1 WAIT=1]
 	$(BIN)/corejob submit --model $(MODEL) --dataset $(DATASET) $(SPEC_OPTS) $(CLI_OPTS) \
-	  $(if $(WAIT),--wait)
+	  $(if $(SUBMIT_WAITS),--wait)
+	$(if $(SUBMIT_WAITS),$(BIN)/corejob results $(CLI_OPTS))
 
 sweep: $(STAMP) ## one job per cell: MODELS=a,b DATASETS=x,y [MAX_PARALLEL=2 RETRIES=1 SWEEP=id]
 	$(BIN)/corejob sweep --models $(MODELS) --datasets $(DATASETS) --max-parallel $(MAX_PARALLEL) \
