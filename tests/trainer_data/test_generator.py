@@ -88,3 +88,12 @@ def test_realistic_preset_resolves_without_generating():
     assert spec.params["preset"] == "realistic" and spec.params["image_size"] >= 32
     assert spec.n_lags == 33 and spec.behavior_dim == 42 and spec.frame_rate_hz == 120
     assert len({str(cfg.session_dir(s)) for s in cfg.sessions}) == len(cfg.sessions)
+
+
+def test_realistic_preset_generates_at_reduced_length():
+    cfg = load_dataset_config("synthetic_realistic")
+    spec = session_spec(cfg, cfg.sessions[1])
+    short = dataclasses.replace(spec, n_units=30, params={**spec.params, "n_frames": 2400})
+    arr = simulate_session(short).arrays
+    assert arr["stim"].shape == (2400, 48, 48) and arr["behavior"].shape == (2400, 42)
+    assert 0.05 < arr["rates"].mean() < 1.0 and np.isfinite(arr["rates"]).all()

@@ -20,6 +20,7 @@ import yaml
 
 from trainer.data.config_checks import check_parent, check_session
 from trainer.errors import ConfigError
+from trainer.synthetic.presets import GENERATOR_VERSION
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "datasets"
 DEFAULT_DATA_ROOT = "data"
@@ -72,6 +73,7 @@ class DatasetConfig:
             "n_lags": self.n_lags,
             "behavior_dim": self.behavior_dim,
             "frame_rate_hz": self.frame_rate_hz,
+            "generator_version": GENERATOR_VERSION,
         }
         digest = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
         return self.data_root / "synthetic" / f"{session.name}-{digest}"

@@ -11,6 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 STIM_TYPES = ("backimage", "gaborium", "gratings")
+# Bump when the generator's output for the same parameters changes: it is part of the
+# session folder name, so stale sessions on shared volumes are regenerated, not reused.
+GENERATOR_VERSION = 2
 
 # Defaults shared by every preset; presets override a few of them.
 _BASE: dict[str, Any] = {

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from trainer.synthetic import neurons, stimuli
+from trainer.synthetic.presets import GENERATOR_VERSION
 
 STIM_SCALE = 1.0 / 127.5  # float pixel = uint8 * STIM_SCALE + STIM_OFFSET, in [-1, 1]
 STIM_OFFSET = -1.0
@@ -121,6 +122,7 @@ def simulate_session(spec: SessionSpec) -> GeneratedSession:
         "stim_scale": STIM_SCALE,
         "stim_offset": STIM_OFFSET,
         "seed": spec.seed,
+        "generator_version": GENERATOR_VERSION,
         "params": p,
         "n_trials": int(trials.max()) + 1,
         "n_saccades": int(eye.saccade_onsets.size),
