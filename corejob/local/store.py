@@ -26,6 +26,8 @@ JOB_FILE = "job.json"
 SUPERVISOR_FILE = "supervisor.json"
 LOG_DIR = "logs"
 CLAIMS_DIR = "_claims"
+UNKNOWN_START = "?"
+_HAS_PROC = Path("/proc/self/stat").exists()
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -50,7 +52,19 @@ def read_json(path: Path) -> Any | None:
 
 
 def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (guards against pid reuse); None if gone or a zombie."""
+    """The kernel's start time of ``pid`` (guards against pid reuse); None if gone or a zombie.
+
+    Without ``/proc`` (macOS) there is no start time: a live pid reads as ``"?"``, which
+    :func:`process_alive` accepts for any recorded time.
+    """
+    if not _HAS_PROC:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return UNKNOWN_START
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
@@ -65,7 +79,9 @@ def process_alive(pid: int | None, start_time: str | None) -> bool:
     if not pid:
         return False
     current = process_start_time(pid)
-    return current is not None and (start_time is None or current == start_time)
+    if current is None:
+        return False
+    return start_time is None or UNKNOWN_START in (current, start_time) or current == start_time
 
 
 class JobStore:
