@@ -80,8 +80,9 @@ class MultiDatasetModel(pl.LightningModule):
     def _session_loss(
         self, b: dict[str, Any]
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        output = self(b["stim"], b["dataset_idx"], b.get("behavior"))
-        nll = masked_poisson_nll(output, b["robs"], b["dfs"], self.model.log_rate)
+        # float32 loss even under bf16 autocast: exp() and sums over many units need it.
+        output = self(b["stim"], b["dataset_idx"], b.get("behavior")).float()
+        nll = masked_poisson_nll(output, b["robs"].float(), b["dfs"].float(), self.model.log_rate)
         return output, nll
 
     def regularization_penalty(self) -> torch.Tensor:

@@ -110,3 +110,13 @@ def test_shorthand_and_defaults_resolve():
     }
     assert config["recurrent"] == {"type": "none", "params": {}}
     assert config["readout"]["params"]["init_std"] == 0.2  # floats stay floats
+
+
+def test_config_reference_readme_is_current():
+    from pathlib import Path
+
+    from trainer.model_config import CONFIG_DIR, reference_markdown
+
+    assert Path(CONFIG_DIR / "README.md").read_text() == reference_markdown(), (
+        "regenerate: python -m trainer.model_config > trainer/configs/models/README.md"
+    )

@@ -100,3 +100,22 @@ def names(kind: str) -> tuple[str, ...]:
 def _ensure_loaded() -> None:
     """Import the component modules so that their ``register`` calls have run."""
     from trainer.models import components  # noqa: F401
+
+
+def reference_lines() -> list[str]:
+    """Markdown lines describing every component and its params (for the config README)."""
+    _ensure_loaded()
+    lines: list[str] = []
+    for kind in KINDS:
+        lines += ["", f"## {kind}", ""]
+        for name in names(kind):
+            comp = _REGISTRY[kind][name]
+            lines.append(f"- **`{name}`** — {comp.doc}")
+            lines += [f"  - {field_line(key, spec)}" for key, spec in comp.fields.items()]
+    return lines
+
+
+def field_line(key: str, spec: Field) -> str:
+    """One markdown bullet body for a parameter."""
+    doc = f" — {spec.doc}" if spec.doc else ""
+    return f"`{key}`: {spec.describe()}, default `{spec.default!r}`{doc}"
