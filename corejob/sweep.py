@@ -12,7 +12,6 @@ import hashlib
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from corejob.jobstate import JobState
 
@@ -120,9 +119,20 @@ def split_list(text: str) -> list[str]:
     return list(dict.fromkeys(item.strip() for item in text.split(",") if item.strip()))
 
 
-def outcome_counts(views: list[CellView]) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for view in views:
-        key = view.state.value if view.state else "Missing"
-        counts[key] = counts.get(key, 0) + 1
-    return counts
+PROGRESS_ORDER = ("queued", "submitted", "created", "running", "restarting", "suspended",
+                  "succeeded", "failed", "cancelled")  # fmt: skip
+
+
+def progress_label(view: CellView) -> str:
+    """What a user calls the cell's situation (queued: not submitted yet by this run)."""
+    if view.state is None:
+        return "queued" if view.attempts == 0 else "cancelled"
+    if view.state == JobState.UNKNOWN:
+        return "submitted"  # no operator condition yet
+    return view.state.value.lower()
+
+
+def outcome_counts(views: list[CellView]) -> dict[str, int]:
+    """Cells per progress label, in lifecycle order."""
+    labels = [progress_label(view) for view in views]
+    return {label: labels.count(label) for label in PROGRESS_ORDER if label in labels}

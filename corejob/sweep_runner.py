@@ -135,7 +135,7 @@ def execute(
 
 def progress_line(run: SweepRun, views: list[CellView]) -> str:
     counts = outcome_counts(views)
-    parts = ", ".join(f"{count} {state.lower()}" for state, count in sorted(counts.items()))
+    parts = ", ".join(f"{count} {label}" for label, count in counts.items())
     return f"[{run.sweep}] {len(views)} cells: {parts}"
 
 

@@ -124,3 +124,11 @@ def test_explanations_name_the_pod_and_the_cause(message, expected):
 
 def test_no_pods_points_at_the_operator():
     assert "training operator running" in explain_pending([], [])[0]
+
+
+def test_progress_counts_use_words_users_know_in_lifecycle_order():
+    from corejob.sweep import outcome_counts
+
+    views = [view(A, None), view(B, JobState.UNKNOWN, attempts=1),
+             view(C, JobState.SUCCEEDED, attempts=1), view(Cell("m", "d"), None, attempts=1)]  # fmt: skip
+    assert outcome_counts(views) == {"queued": 1, "submitted": 1, "succeeded": 1, "cancelled": 1}
