@@ -129,6 +129,7 @@ def test_no_pods_points_at_the_operator():
 def test_progress_counts_use_words_users_know_in_lifecycle_order():
     from corejob.sweep import outcome_counts
 
+    gone = view(Cell("m", "d"), None, attempts=1)
     views = [view(A, None), view(B, JobState.UNKNOWN, attempts=1),
-             view(C, JobState.SUCCEEDED, attempts=1), view(Cell("m", "d"), None, attempts=1)]  # fmt: skip
+             view(C, JobState.SUCCEEDED, attempts=1), gone]  # fmt: skip
     assert outcome_counts(views) == {"queued": 1, "submitted": 1, "succeeded": 1, "cancelled": 1}
