@@ -28,6 +28,7 @@ Job = dict[str, Any]
 JOB_NAME_LABEL = training_constants.JOB_NAME_LABEL  # training.kubeflow.org/job-name
 REPLICA_TYPE_LABEL = training_constants.REPLICA_TYPE_LABEL
 REPLICA_INDEX_LABEL = training_constants.REPLICA_INDEX_LABEL
+RESULT_TAIL_LINES = 200
 
 
 def selector_text(selector: dict[str, str] | None) -> str:
@@ -125,7 +126,9 @@ class KubernetesBackend:
         pods = self.api.list_pods(replica_selector(name, "master"))
         if not pods:
             return None
-        return parse_result(list(self._pod_lines(pods[0], False, None)))
+        # The result line is printed at the very end: the log's tail is enough.
+        log = self.api.pod_log(pods[0]["metadata"]["name"], tail_lines=RESULT_TAIL_LINES)
+        return parse_result(str(log).splitlines())
 
     def explain(self, name: str) -> list[str]:
         pods = self.api.list_pods(replica_selector(name, None))

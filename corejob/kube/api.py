@@ -241,11 +241,14 @@ class KubeApi:
         follow: bool = False,
         since_seconds: int | None = None,
         timestamps: bool = False,
+        tail_lines: int | None = None,
     ) -> Any:
         """The pod's ``pytorch`` container log: text, or a urllib3 stream when following."""
         options: dict[str, Any] = {"container": "pytorch", "follow": follow}
         if timestamps:
             options["timestamps"] = True
+        if tail_lines:
+            options["tail_lines"] = tail_lines
         if since_seconds:
             options["since_seconds"] = since_seconds
         if follow:
