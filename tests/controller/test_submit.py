@@ -150,3 +150,18 @@ def test_context_and_namespace_come_from_the_kubeconfig(cluster, corejob):
     assert namespaces == ["team-b", "team-c"]
     missing = corejob("status", "--context", "nope", "--backend", "kubernetes")
     assert missing.code == ExitCode.NO_CLUSTER and "context 'nope'" in missing.err
+
+
+def test_the_installed_command_talks_to_the_cluster(cluster):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, KUBECONFIG=str(cluster.kubeconfig))
+    command = [sys.executable, "-m", "corejob"]
+    submitted = subprocess.run([*command, "submit", "-m", "res_small"], env=env,
+                               capture_output=True, text=True, timeout=60)  # fmt: skip
+    status = subprocess.run([*command, "status"], env=env, capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    assert status.returncode == 0 and "res_small  synthetic_mixed" in status.stdout
