@@ -27,7 +27,7 @@ from corejob.errors import JobNotFoundError, UsageError
 from corejob.jobstate import RESULT_LINE_PREFIX, summarize
 from corejob.local.operator_env import JobSpecError
 from corejob.local.policy import FAILED, is_finished, set_condition
-from corejob.local.replicas import replica_plans
+from corejob.local.replicas import replica_count, replica_plans, replica_specs_of
 from corejob.local.store import JobStore, process_alive
 from corejob.local.supervisor import termination_grace_s, timestamp
 
@@ -182,8 +182,14 @@ class LocalBackend:
         return [path]
 
     def _replica_exists(self, name: str, replica: str) -> bool:
-        record = self.store.read_supervisor(name) or {}
-        return replica in (record.get("replicas") or {})
+        """From the job's spec: a replica's log appears only once it has started."""
+        job = self.store.read_job(name) or {}
+        try:
+            roles = replica_specs_of(job)
+        except JobSpecError:
+            return False
+        ids = {f"{role.lower()}-{i}" for role, spec in roles for i in range(replica_count(spec))}
+        return replica in ids
 
     @staticmethod
     def _read_new_lines(path: Path, offsets: dict[Path, int], final: bool = False) -> list[str]:

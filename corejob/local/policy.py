@@ -14,6 +14,9 @@ Semantics follow the Kubeflow training operator v1.9 (``pkg/controller.v1/common
 - conditions: Running and Restarting replace each other, Succeeded/Failed flip Running
   to False, and nothing changes once Failed (``pkg/util/status.go``).
 
+``Always`` acts as ``OnFailure`` here: a replica that exits 0 is done (the kubelet would
+restart it, and a job whose Master restarts after success never finishes).
+
 One deliberate local difference: on a cluster a replaced pod takes seconds to be
 scheduled, by which time the surviving replicas have noticed the dead peer and exited
 (the trainer exits 129, which ``ExitCode`` retries). A local process restarts within

@@ -106,6 +106,15 @@ def test_success_state_logs_and_result_from_a_fresh_backend(tmp_path: Path):
     ] == ["ok"]
 
 
+def test_follow_streams_until_the_job_ends(tmp_path: Path):
+    backend = LocalBackend(tmp_path)
+    ticks = "for i in range(5):\n    print('tick', i, flush=True)\n    time.sleep(0.2)\n"
+    backend.submit(job_with("ticker", ticks))
+    lines = [line for line in backend.logs("ticker", follow=True) if line.startswith("tick")]
+    assert lines == [f"tick {i}" for i in range(5)]
+    assert summarize(backend.get("ticker")).state is JobState.SUCCEEDED
+
+
 def test_killed_worker_restarts_the_gang_and_the_job_succeeds(tmp_path: Path):
     backend = LocalBackend(tmp_path)
     backend.submit(job_with("restart", RESTART))
