@@ -4,12 +4,14 @@ a shared checkpoint volume, and SIGTERM (preemption) turned into last.ckpt + exi
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from corejob.jobstate import RESULT_LINE_PREFIX
 from tests.support.podman import TrainerImage
@@ -51,7 +53,7 @@ def job(trainer_image: TrainerImage) -> Iterator[str]:
     name = f"imgtest-{secrets.token_hex(3)}"
     yield name
     podman = trainer_image.podman
-    podman.run("rm", "-f", "-t", "0", f"{name}-master-0", f"{name}-worker-0", check=False)
+    podman.run("rm", "-f", "-i", "-t", "0", f"{name}-master-0", f"{name}-worker-0", check=False)
     podman.run("network", "rm", "-f", f"{name}-net", check=False)
 
 
@@ -118,32 +120,34 @@ def _wait_for_log(image: TrainerImage, container: str, marker: str, timeout: flo
     raise AssertionError(f"no `{marker}` from {container} within {timeout}s")
 
 
+def _heartbeat_steps(logs: str) -> list[int]:
+    """Global steps of the epoch-end heartbeats (``COREJOB_EPOCH ... step=N ...``)."""
+    return [int(m) for m in re.findall(r"^COREJOB_EPOCH .*?\bstep=(\d+)", logs, re.MULTILINE)]
+
+
 def test_podman_stop_saves_last_ckpt_and_exits_143(
     trainer_image: TrainerImage, job: str, tmp_path: Path
 ) -> None:
-    """SIGTERM in the middle of an epoch that would never end by itself.
+    """SIGTERM in the middle of an epoch: the checkpoint must hold that mid-epoch step.
 
-    With a TTY (``-t``) the trainer shows Lightning's progress bar, whose ``Epoch 0:``
-    appears once the training loop runs; the epoch is far too long to finish, so a
-    ``last.ckpt`` can only come from the preemption handler, not from an epoch end.
+    Epoch ends also write ``last.ckpt``, so its existence alone proves nothing; a
+    checkpoint written by the preemption handler is past the last epoch-end heartbeat.
     """
     podman = trainer_image.podman
     runs, data = tmp_path / "runs", tmp_path / "data"
     runs.mkdir(), data.mkdir()
     pod = f"{job}-master-0"
-    train = ["train", *TINY_RUN, "--run_dir", f"/runs/{job}", "--max_epochs", "1"]
-    train += ["--steps_per_epoch", "1000000"]
-    podman.run(
-        "run", "-d", "-t", "--name", pod, *_pod_args(job, runs, data), trainer_image.tag, *train
-    )
-    _wait_for_log(trainer_image, pod, "Epoch 0:", timeout=180)
-    time.sleep(2)  # a few optimizer steps
+    train = ["train", *TINY_RUN, "--run_dir", f"/runs/{job}", "--max_epochs", "1000"]
+    podman.run("run", "-d", "--name", pod, *_pod_args(job, runs, data), trainer_image.tag, *train)
+    _wait_for_log(trainer_image, pod, "COREJOB_EPOCH", timeout=180)
+    time.sleep(1.5)  # into the next epoch
 
     podman.run("stop", "-t", "60", pod, timeout=90)  # SIGTERM; SIGKILL only after 60 s
     code = int(podman.run("inspect", "-f", "{{.State.ExitCode}}", pod).stdout)
     logs = _logs(trainer_image, pod)
 
     assert code == 143, logs[-3000:]  # >= 128: the operator's ExitCode policy retries it
-    checkpoints = runs / job / "checkpoints"
-    assert (checkpoints / "last.ckpt").stat().st_size > 0
-    assert sorted(p.name for p in checkpoints.glob("*.ckpt")) == ["last.ckpt"]
+    assert "preempted" in logs
+    last = runs / job / "checkpoints" / "last.ckpt"
+    step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+    assert step > max(_heartbeat_steps(logs)), "last.ckpt is an epoch-end save, not SIGTERM's"
