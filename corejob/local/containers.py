@@ -213,7 +213,7 @@ class ContainerRunner:
 
     def close(self) -> None:
         remove_containers(self.engine, self.containers)
-        self._engine("network", "rm", "--force", self.network, check=False)
+        self._engine("network", "rm", self.network, check=False)  # its containers are gone
 
     def _engine(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -90,6 +90,7 @@ def test_two_ranks_train_and_a_second_cli_reports(tmp_path: Path):
     logs = corejob("logs", name, "--all", runs_dir=tmp_path)
     assert "[master-0] Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2" in logs.stdout
     assert "[worker-0] Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in logs.stdout
+    assert "[worker-0] COREJOB_EPOCH rank=1 epoch=2/2" in logs.stdout  # the worker trained
     result = LocalBackend(tmp_path).result(name)
     results = corejob("results", runs_dir=tmp_path)
     assert results.returncode == 0, results.stderr
