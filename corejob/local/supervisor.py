@@ -83,16 +83,16 @@ class Supervisor:
         if job is None:
             print(f"corejob supervisor: no job {self.name!r} in {self.store.runs_dir}")
             return 1
-        self._record({})
-        try:
-            plans = {plan.replica_id: plan for plan in self.runner.plans(job)}
-        except JobSpecError as error:
-            status = set_condition(job.get("status") or {}, FAILED, str(error), timestamp())
-            self.store.write_job(self.name, {**job, "status": status})
-            return 2
         signal.signal(signal.SIGTERM, self._on_cancel)
         signal.signal(signal.SIGINT, self._on_cancel)
+        self._record({})
         try:
+            try:
+                plans = {plan.replica_id: plan for plan in self.runner.plans(job)}
+            except JobSpecError as error:
+                status = set_condition(job.get("status") or {}, FAILED, str(error), timestamp())
+                self.store.write_job(self.name, {**job, "status": status})
+                return 2
             self._loop(job, plans)
         finally:
             self._kill_remaining()
