@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -190,12 +192,23 @@ def follow_logs(backend: Backend, name: str, attempts: int = 120) -> None:
             time.sleep(1.0)
 
 
+@contextmanager
+def announce_on_interrupt(name: str) -> Iterator[None]:
+    """Ctrl-C stops waiting, not the job: say so, and how to stop it."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        print(f"\nstopped waiting; job {name} keeps running (`corejob status {name}`, "
+              f"`corejob cancel {name}`)", file=sys.stderr)  # fmt: skip
+        raise
+
+
 def wait_for(backend: Backend, job: dict[str, Any], pending_timeout: float | None) -> int:
     from corejob.sweep_runner import open_tracker
 
     name = job["metadata"]["name"]
     selector = {LABEL_CONFIG_HASH: job["metadata"]["labels"][LABEL_CONFIG_HASH]}
-    with open_tracker(backend, selector, 2.0) as tracker:
+    with open_tracker(backend, selector, 2.0) as tracker, announce_on_interrupt(name):
         while True:
             current = tracker.snapshot().get(name) or backend.get(name)
             if current is None:
