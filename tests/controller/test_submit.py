@@ -165,3 +165,19 @@ def test_the_installed_command_talks_to_the_cluster(cluster):
                             timeout=60)  # fmt: skip
     assert submitted.returncode == 0, submitted.stderr
     assert status.returncode == 0 and "res_small  synthetic_mixed" in status.stdout
+
+
+def test_kubectl_apply_of_the_rendered_yaml_is_the_same_job(cluster, corejob, tmp_path):
+    import subprocess
+
+    manifest = tmp_path / "job.yaml"
+    manifest.write_text(corejob("render", "-m", "res_small", "-n", "team-a").out)
+    applied = subprocess.run(
+        ["kubectl", "--kubeconfig", str(cluster.kubeconfig), "apply", "--validate=false",
+         "-f", str(manifest)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    resubmitted = corejob("submit", "-m", "res_small")
+    assert resubmitted.code == 0 and "already exists" in resubmitted.out
+    assert len(cluster.jobs()) == 1
