@@ -25,6 +25,7 @@ from typing import Any
 from corejob.backends.base import BackendError, SubmitOutcome
 from corejob.errors import JobNotFoundError, UsageError
 from corejob.jobstate import RESULT_LINE_PREFIX, summarize
+from corejob.local.log_index import offset_since
 from corejob.local.operator_env import JobSpecError
 from corejob.local.policy import FAILED, is_finished, set_condition
 from corejob.local.replicas import replica_count, replica_plans, replica_specs_of
@@ -150,15 +151,15 @@ class LocalBackend:
         follow: bool = False,
         since_seconds: int | None = None,
     ) -> Iterator[str]:
-        """Replica log lines (master-0 by default). ``since_seconds`` works per file: a log
-        not written to within that window is skipped (lines carry no timestamps)."""
+        """Replica log lines (master-0 by default); ``since_seconds`` cuts by write time
+        (:mod:`corejob.local.log_index`)."""
         self._require(name)
         paths = self._log_selection(name, replica, all_replicas)
-        if since_seconds is not None:
-            cutoff = time.time() - since_seconds
-            paths = [p for p in paths if p.exists() and p.stat().st_mtime >= cutoff]
         prefixed = all_replicas or len(paths) > 1
         offsets = dict.fromkeys(paths, 0)
+        if since_seconds is not None:
+            cutoff = time.time() - since_seconds
+            offsets = {p: offset_since(p, cutoff) if p.exists() else 0 for p in paths}
         while True:
             for path in paths:
                 for line in self._read_new_lines(path, offsets):

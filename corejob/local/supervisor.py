@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from corejob.local.log_index import LogSampler
 from corejob.local.operator_env import JobSpecError
 from corejob.local.policy import (
     DELETED,
@@ -77,6 +78,7 @@ class Supervisor:
         self.cancelled = False
         self.handles: dict[str, Handle] = {}
         self.cleaned_up: set[str] = set()
+        self.log_sampler = LogSampler()
 
     def run(self) -> int:
         job = self.store.read_job(self.name)
@@ -97,6 +99,7 @@ class Supervisor:
         finally:
             self._kill_remaining()
             self.runner.close()
+            self.log_sampler.sample(self.store.log_paths(self.name), time.time(), force=True)
         return 0
 
     def _kill_remaining(self) -> None:
@@ -120,6 +123,7 @@ class Supervisor:
         started = time.monotonic()
         while True:
             states = self._collect_exits(states)
+            self.log_sampler.sample(self.store.log_paths(self.name), time.time())
             if self.cancelled:
                 if not self._stop_all(grace):
                     return

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from corejob.local import store
+from corejob.local.log_index import LogSampler, offset_before, offset_since, read_index
 from corejob.local.store import JobStore, process_alive, process_start_time
 
 
@@ -42,3 +43,19 @@ def test_without_proc_liveness_falls_back_to_signal_zero(monkeypatch: pytest.Mon
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     assert not process_alive(child.pid, None)
+
+
+def test_since_offsets_start_at_a_line_boundary(tmp_path: Path):
+    log = tmp_path / "master-0.log"
+    log.write_bytes(b"first line\nsecond ")
+    sampler = LogSampler()
+    sampler.sample([log], now=100.0)
+    with open(log, "ab") as handle:
+        handle.write(b"half\nthird line\n")
+    sampler.sample([log], now=100.2)  # within the interval: not sampled
+    sampler.sample([log], now=101.0)
+    assert read_index(log) == [(18, 100.0), (34, 101.0)]
+    assert offset_before(read_index(log), 99.0) == 0
+    assert offset_before(read_index(log), 100.5) == 18
+    assert log.read_bytes()[offset_since(log, 100.5) :] == b"second half\nthird line\n"
+    assert offset_since(log, 200.0) == 34

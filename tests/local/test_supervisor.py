@@ -115,6 +115,15 @@ def test_follow_streams_until_the_job_ends(tmp_path: Path):
     assert summarize(backend.get("ticker")).state is JobState.SUCCEEDED
 
 
+def test_since_cuts_the_log_by_write_time(tmp_path: Path):
+    backend = LocalBackend(tmp_path)
+    backend.submit(job_with("since", "print('early', flush=True)\ntime.sleep(4)\nprint('late')\n"))
+    wait_until_finished(backend, "since")
+    recent = list(backend.logs("since", since_seconds=2))
+    assert "late" in recent and "early" not in recent
+    assert "early" in list(backend.logs("since"))
+
+
 def test_killed_worker_restarts_the_gang_and_the_job_succeeds(tmp_path: Path):
     backend = LocalBackend(tmp_path)
     backend.submit(job_with("restart", RESTART))
