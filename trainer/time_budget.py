@@ -5,7 +5,9 @@ which gives a first estimate of an epoch's cost; each finished epoch (training p
 validation) then refines it. ``max_epochs`` is set to what still fits, on every rank the
 same (rank 0 decides and broadcasts, so no rank stops alone and hangs the others). Per-step
 LR schedules that know their length are stretched to match, so a cosine schedule still
-ends at the last epoch that will actually run.
+ends at the last epoch that will actually run. An epoch longer than the whole budget is cut
+at the hard limit. ``clock="cpu"`` budgets this process's CPU time instead of wall time:
+the fair measure on a machine shared with other jobs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import time
 import pytorch_lightning as pl
 
 _VAL_OVERHEAD = 1.2  # first guess of (train + val) / train, replaced after epoch 1
+_HARD_STOP_EVERY = 10  # steps between checks of the hard limit (a broadcast under DDP)
+CLOCKS = ("wall", "cpu")  # cpu: this process's CPU time (fair on a shared machine)
 
 
 def epochs_that_fit(budget_s: float, elapsed_s: float, epoch_s: float, epochs_done: int) -> int:
@@ -45,10 +49,21 @@ def rescale_schedules(trainer: pl.Trainer, factor: float) -> None:
 class TimeBudgetCallback(pl.Callback):
     """Sets ``trainer.fit_loop.max_epochs`` so that training ends within the budget."""
 
-    def __init__(self, budget_minutes: float, benchmark_steps: int = 10, safety: float = 0.95):
+    def __init__(
+        self,
+        budget_minutes: float,
+        benchmark_steps: int = 10,
+        safety: float = 0.95,
+        clock: str = "wall",
+    ):
         if budget_minutes <= 0:
             raise ValueError("time budget must be positive")
-        self.budget_s = budget_minutes * 60.0 * safety
+        if clock not in CLOCKS:
+            raise ValueError(f"clock must be one of {CLOCKS}")
+        self.hard_limit_s = budget_minutes * 60.0
+        self.budget_s = self.hard_limit_s * safety
+        self.clock = clock
+        self._now = time.process_time if clock == "cpu" else time.monotonic
         self.benchmark_steps = benchmark_steps
         self.start: float | None = None
         self._step_start = 0.0
@@ -58,18 +73,20 @@ class TimeBudgetCallback(pl.Callback):
         self.decided_epochs: int | None = None
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.start = time.monotonic()
+        self.start = self._now()
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._epoch_start = time.monotonic()
+        self._epoch_start = self._now()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-        self._step_start = time.monotonic()
+        self._step_start = self._now()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if batch_idx % _HARD_STOP_EVERY == _HARD_STOP_EVERY - 1:
+            self._stop_if_over(trainer)
         if self.epoch_times or len(self._step_times) > self.benchmark_steps:
             return
-        self._step_times.append(time.monotonic() - self._step_start)
+        self._step_times.append(self._now() - self._step_start)
         steps_per_epoch = trainer.num_training_batches
         enough = len(self._step_times) > min(self.benchmark_steps, steps_per_epoch - 1)
         if enough and math.isfinite(steps_per_epoch):
@@ -80,12 +97,20 @@ class TimeBudgetCallback(pl.Callback):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or self.start is None:
             return
-        self.epoch_times.append(time.monotonic() - self._epoch_start)
+        self.epoch_times.append(self._now() - self._epoch_start)
         recent = self.epoch_times[-3:]
         self._apply(trainer, pl_module, sum(recent) / len(recent), trainer.current_epoch + 1)
 
+    def _stop_if_over(self, trainer: pl.Trainer) -> None:
+        """Safety net inside a long epoch: stop at the hard limit (same step on all ranks)."""
+        over = self.start is not None and self._now() - self.start > self.hard_limit_s
+        if trainer.strategy.broadcast(bool(over), src=0):
+            if trainer.is_global_zero and not trainer.should_stop:
+                print("[time budget] limit reached inside an epoch: stopping", flush=True)
+            trainer.should_stop = True
+
     def _apply(self, trainer: pl.Trainer, pl_module, epoch_s: float, epochs_done: int) -> None:
-        elapsed = time.monotonic() - (self.start or time.monotonic())
+        elapsed = self._now() - (self.start or self._now())
         fit = epochs_that_fit(self.budget_s, elapsed, epoch_s, epochs_done)
         configured = trainer.fit_loop.max_epochs
         if configured is not None and configured >= 0:

@@ -51,6 +51,12 @@ def add_extras_arguments(parser: argparse.ArgumentParser) -> None:
         help="time the first steps, then set max_epochs so training ends within this",
     )
     group.add_argument(
+        "--time_budget_clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="cpu: count this process's CPU time (fair on a shared machine)",
+    )
+    group.add_argument(
         "--wandb",
         choices=MODES,
         default=None,
@@ -99,7 +105,8 @@ def extras_callbacks(args: argparse.Namespace) -> list[Any]:
     if settings.strategy != "none":
         callbacks.append(FinetuneCallback(settings))
     if getattr(args, "time_budget_minutes", None):
-        callbacks.append(TimeBudgetCallback(args.time_budget_minutes))
+        clock = getattr(args, "time_budget_clock", "wall")
+        callbacks.append(TimeBudgetCallback(args.time_budget_minutes, clock=clock))
     return callbacks
 
 

@@ -42,3 +42,17 @@ def test_budget_sets_max_epochs_and_stretches_the_schedule(tmp_path):
     assert took < budget_s + max(budget.epoch_times) + 5.0, budget.epoch_times
     scheduler = trainer.lr_scheduler_configs[0].scheduler
     assert scheduler.total_steps == max(3, budget.decided_epochs * 8)
+
+
+def test_an_epoch_longer_than_the_budget_is_cut_at_the_hard_limit(tmp_path):
+    budget = TimeBudgetCallback(budget_minutes=1.0 / 60, benchmark_steps=2)
+    trainer = quiet_trainer(tmp_path, max_epochs=5, callbacks=[budget], limit_val_batches=0)
+    trainer.fit(SlowModel(), train_dataloaders=loader(n=8 * 200))  # 200 steps of >= 50 ms
+    assert 10 <= trainer.global_step < 200
+
+
+def test_cpu_clock_counts_process_time_not_sleep():
+    budget = TimeBudgetCallback(budget_minutes=1.0, clock="cpu")
+    before = budget._now()
+    time.sleep(0.2)
+    assert budget._now() - before < 0.1
