@@ -75,6 +75,9 @@ def test_logs_master_by_default_all_replicas_and_one_replica(cluster, corejob):
         "[rank 1 worker-0] worker epoch 1",
     ]
     assert one.out.splitlines() == ["worker starts", "worker epoch 1"]
+    cluster.operator.log(master, "an hour ago", age_s=3600)
+    recent = corejob("logs", name, "--since", "10m")
+    assert "an hour ago" not in recent.out and "epoch 1 val_bps 0.2" in recent.out
     assert corejob("logs", "no-such-job").code == ExitCode.NOT_FOUND
 
 

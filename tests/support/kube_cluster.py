@@ -189,9 +189,10 @@ class Operator:
             self.cluster.call(self.cluster.emulator.append_log, self.namespace, name, logs)
         return name
 
-    def log(self, pod: str, *lines: str) -> None:
-        """The pod's container prints ``lines`` now."""
-        self.cluster.call(self.cluster.emulator.append_log, self.namespace, pod, list(lines))
+    def log(self, pod: str, *lines: str, age_s: float = 0) -> None:
+        """The pod's container printed ``lines`` ``age_s`` seconds ago."""
+        emulator = self.cluster.emulator
+        self.cluster.call(emulator.append_log, self.namespace, pod, list(lines), age_s)
 
     def set_pod_phase(self, pod: str, phase: str) -> None:
         path = f"/api/v1/namespaces/{self.namespace}/pods/{pod}"

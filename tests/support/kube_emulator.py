@@ -121,10 +121,11 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         """Every request served so far, oldest first."""
         return list(self)
 
-    def append_log(self, namespace: str, pod: str, lines: list[str]) -> None:
-        """Lines the pod's container printed now (each gets its own timestamp)."""
+    def append_log(self, namespace: str, pod: str, lines: list[str], age_s: float = 0) -> None:
+        """Lines the pod's container printed ``age_s`` seconds ago (each its own timestamp)."""
         for line in lines:
-            stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            when = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=age_s)
+            stamp = when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             self.pod_logs.setdefault((namespace, pod), []).append((stamp, line))
 
     def next_resource_version(self) -> int:
@@ -314,7 +315,15 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         if pod_key not in self.objects or self.objects[pod_key].deleted:
             raise status_error(404, f'pods "{request.name}" not found')
         stamped = request.params.get("timestamps") in ("true", "True", "1")
-        lines = [f"{ts} {text}" if stamped else text for ts, text in self.pod_logs.get(key, [])]
+        entries = self.pod_logs.get(key, [])
+        if "sinceSeconds" in request.params:
+            since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(
+                seconds=int(request.params["sinceSeconds"])
+            )
+            entries = [
+                (ts, text) for ts, text in entries if ts >= since.strftime("%Y-%m-%dT%H:%M:%S")
+            ]
+        lines = [f"{ts} {text}" if stamped else text for ts, text in entries]
         if "tailLines" in request.params:
             lines = lines[-int(request.params["tailLines"]) :]
         if request.params.get("follow") not in ("true", "True", "1"):
