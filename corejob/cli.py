@@ -181,7 +181,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def follow_logs(backend: Backend, name: str, attempts: int = 120) -> None:
+def follow_logs(backend: Backend, name: str, attempts: int = 240) -> None:
     """Stream the master's log once it has a pod (pods appear after scheduling)."""
     for _ in range(attempts):
         try:
@@ -189,7 +189,7 @@ def follow_logs(backend: Backend, name: str, attempts: int = 120) -> None:
                 print(line, flush=True)
             return
         except JobNotFoundError:
-            time.sleep(1.0)
+            time.sleep(0.5)
 
 
 @contextmanager
