@@ -53,12 +53,12 @@ lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-bench: $(STAMP) ## benchmarks: printed table + JSON under bench-results/
-	$(BIN)/python -m benchmarks
+bench: $(STAMP) ## benchmarks: printed table + JSON under bench-results/ (ONLY=trainer: one module)
+	$(BIN)/python -m benchmarks $(if $(ONLY),--only $(ONLY))
 
-demo: $(STAMP) ## a tiny local training run (single process)
-	$(BIN)/corejob-train --model_config $(MODEL) --dataset_configs_path synthetic_tiny \
-	  --run_dir runs/demo --data_root data --max_epochs 2
+demo: $(STAMP) ## a tiny local training run (single process), fresh each time
+	$(BIN)/corejob-train train --model_config $(MODEL) --dataset_configs_path synthetic_tiny \
+	  --run_dir runs/demo --data_root data --max_epochs 2 --resume never
 
 # ---- jobs: the corejob CLI (`corejob --help`; BACKEND=kubernetes|local|container, default:
 # kubernetes when a kube context exists, else local) -----------------------------------------
