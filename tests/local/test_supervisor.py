@@ -145,6 +145,9 @@ def test_config_error_fails_after_one_attempt(tmp_path: Path):
     assert "Master replica(s) failed" in summary.message
     assert any("unknown field 'bogus'" in line for line in backend.logs("bad"))
     assert (run_dir(tmp_path, "bad") / "attempts-0").read_text() == "x"
+    assert any(
+        reason.startswith("master-0 exited with code 2") for reason in backend.explain("bad")
+    )
 
 
 def test_cancel_leaves_no_process_behind(tmp_path: Path):
