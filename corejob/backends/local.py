@@ -50,14 +50,15 @@ class LocalBackend:
         name = job.get("metadata", {}).get("name")
         if not name:
             raise UsageError("job has no metadata.name; render it with corejob.render first")
-        existing = self.get(name)
-        if existing is not None:
-            return SubmitOutcome(name=name, created=False, summary=summarize(existing))
-        self.check(job)
-        record = self._created_record(job)
-        self.store.reset_logs(name)
-        self.store.write_job(name, record)
-        self._launch_supervisor(name)
+        with self.store.submit_lock(name):  # two shells submitting at once start one job
+            existing = self.get(name)
+            if existing is not None:
+                return SubmitOutcome(name=name, created=False, summary=summarize(existing))
+            self.check(job)
+            record = self._created_record(job)
+            self.store.reset_logs(name)
+            self.store.write_job(name, record)
+            self._launch_supervisor(name)
         return SubmitOutcome(name=name, created=True, summary=summarize(record))
 
     def check(self, job: dict[str, Any]) -> None:

@@ -15,10 +15,12 @@ rename) so readers never see half a JSON document.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +123,14 @@ class JobStore:
         if not self.runs_dir.is_dir():
             return []
         return sorted(p.parent.name for p in self.runs_dir.glob(f"*/{JOB_FILE}"))
+
+    @contextlib.contextmanager
+    def submit_lock(self, name: str) -> Iterator[None]:
+        """Serializes check-then-create of one job name across processes."""
+        self.job_dir(name).mkdir(parents=True, exist_ok=True)
+        with open(self.job_dir(name) / ".submit.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def reset_logs(self, name: str) -> None:
         """A new job with an old name starts with empty logs (volumes are kept, like a PVC)."""

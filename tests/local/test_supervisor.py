@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,15 @@ def test_success_state_logs_and_result_from_a_fresh_backend(tmp_path: Path):
     assert [
         job["metadata"]["name"] for job in other_shell.list({"corejob.dev/model": "res_small"})
     ] == ["ok"]
+
+
+def test_concurrent_submits_start_one_job(tmp_path: Path):
+    job = job_with("twice", SUCCEED)
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(lambda _: LocalBackend(tmp_path).submit(job), range(4)))
+    assert sorted(o.created for o in outcomes) == [False, False, False, True]
+    assert wait_until_finished(LocalBackend(tmp_path), "twice").state is JobState.SUCCEEDED
+    assert (run_dir(tmp_path, "twice") / "attempts-0").read_text() == "x"
 
 
 def test_follow_streams_until_the_job_ends(tmp_path: Path):
