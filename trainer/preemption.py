@@ -19,6 +19,7 @@ without a handler ignores SIGTERM and would only die by SIGKILL (exit 137, not 1
 
 from __future__ import annotations
 
+import os
 import signal
 from types import FrameType
 
@@ -37,8 +38,13 @@ class SigtermFlag:
     def __init__(self) -> None:
         self.received = False
         self.armed = False
+        self._pid = os.getpid()
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
+        # Forked DataLoader workers inherit the handler; only the trainer process acts.
+        # A repeated signal must not interrupt the shutdown the first one started.
+        if os.getpid() != self._pid or self.received:
+            return
         self.received = True
         if not self.armed:
             raise Preempted(f"received signal {signum} outside the training loop")

@@ -171,14 +171,12 @@ def _model(
 
 def generate(args: argparse.Namespace) -> None:
     """Write every missing synthetic session of a dataset config (``corejob-train generate``)."""
+    from trainer.data import MultiDatasetDM
+
     config = _dataset_config(args)
-    _datamodule(_with_defaults(args), config).prepare_data()
+    # batch_size is irrelevant here; uint8 is the stimulus copy the trainer reads by default.
+    MultiDatasetDM(config, batch_size=1).prepare_data()
     print(f"generated {len(config.sessions)} sessions under {config.data_root}", flush=True)
-
-
-def _with_defaults(args: argparse.Namespace) -> argparse.Namespace:
-    defaults = {"batch_size": 1, "dset_dtype": "uint8", "num_workers": 0, "seed": 0}
-    return argparse.Namespace(**{**defaults, "steps_per_epoch": None, **vars(args)})
 
 
 def train(args: argparse.Namespace, sigterm: SigtermFlag) -> dict[str, Any] | None:

@@ -1,12 +1,14 @@
-"""Result object, result line and resume resolution (pure parts of the runtime)."""
+"""Result object, result line, resume resolution, SIGTERM flag (pure parts of the runtime)."""
 
 import json
 import math
+import signal
 
 import pytest
 
 from corejob.jobstate import RESULT_LINE_PREFIX as CONTROLLER_PREFIX
 from trainer.errors import ConfigError
+from trainer.preemption import Preempted, SigtermFlag
 from trainer.results import RESULT_LINE_PREFIX, build_result, clean_history, result_line
 from trainer.run import config_label, resolve_resume
 
@@ -82,3 +84,15 @@ def test_resume_from_an_explicit_path(tmp_path):
 def test_config_labels_are_names_or_file_stems():
     assert config_label("synthetic_tiny") == "synthetic_tiny"
     assert config_label("/cfg/my_model.yaml") == "my_model"
+
+
+def test_sigterm_flag_raises_outside_training_and_only_records_inside():
+    flag = SigtermFlag()
+    flag.armed = True
+    flag.handle(signal.SIGTERM, None)
+    assert flag.received
+    flag = SigtermFlag()
+    with pytest.raises(Preempted) as caught:
+        flag.handle(signal.SIGTERM, None)
+    assert caught.value.exit_code == 143
+    flag.handle(signal.SIGTERM, None)  # a second signal during shutdown is ignored
