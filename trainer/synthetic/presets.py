@@ -22,13 +22,16 @@ _BASE: dict[str, Any] = {
     "trial_frames": [150, 400],  # trial length range (frames), drawn uniformly
     "bank_seed": 0,  # seed of the Gabor bank shared by every session (and dataset)
     "n_orientations": 4,  # Gabor bank = orientations x spatial frequencies
-    "spatial_freqs": [0.12, 0.2],  # cycles per pixel
+    # One frequency x 4 orientations x 2 temporal kernels keeps the number of distinct
+    # response types (x simple/complex = 16) within a small core's channels: the default
+    # data stays learnable in CPU minutes. The realistic preset is more diverse.
+    "spatial_freqs": [0.15],  # cycles per pixel
     "frac_complex": 0.4,  # fraction of complex (energy-model) cells
     "rf_offset": None,  # [dy, dx] session RF offset (px); None = drawn from the session seed
     "rf_offset_max": 2.0,  # |offset| bound when drawn
     "rf_jitter": 2.5,  # per-unit RF centre jitter around the session offset (px)
     "temporal_peak_ms": [20.0, 40.0],  # peak time range of the biphasic temporal kernels
-    "n_temporal_kernels": 3,  # temporal kernel bank size
+    "n_temporal_kernels": 2,  # temporal kernel bank size
     "mean_rate": [0.15, 0.6],  # per-unit target mean spikes per bin
     "rate_slope": [1.5, 2.5],  # LN nonlinearity slope on the standardised drive
     "saccade_rate_hz": 1.5,
