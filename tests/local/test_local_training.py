@@ -100,6 +100,17 @@ def test_two_ranks_train_and_a_second_cli_reports(tmp_path: Path):
     assert metrics["world_size"] == 2
 
 
+def test_torchrun_pods_multiply_the_world_size(tmp_path: Path):
+    """nprocPerNode=2: the chart runs torchrun, which reads the operator's PET_* variables."""
+    backend = LocalBackend(tmp_path)
+    backend.submit(chart_job("torchrun", nprocPerNode=2, trainer={**TINY, "maxEpochs": 1}))
+    summary = wait_until_finished(backend, "torchrun")
+    assert summary.state is JobState.SUCCEEDED, summary.message
+    assert backend.result("torchrun")["world_size"] == 4
+    worker_log = "\n".join(backend.logs("torchrun", replica="worker-0"))
+    assert "GLOBAL_RANK: 3, MEMBER: 4/4" in worker_log
+
+
 def test_sigkilled_worker_is_restarted_and_training_resumes(tmp_path: Path):
     backend = LocalBackend(tmp_path)
     job = chart_job("resume", trainer={"maxEpochs": 5, "stepsPerEpoch": 8, "numWorkers": 0})
