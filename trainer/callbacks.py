@@ -20,6 +20,7 @@ import pytorch_lightning as pl
 import torch
 
 from trainer.preemption import Preempted, SigtermFlag
+from trainer.results import emit_line
 
 HEARTBEAT_PREFIX = "COREJOB_EPOCH"
 
@@ -108,7 +109,7 @@ class EpochHeartbeat(pl.Callback):
         self.train_time_s += record["train_time_s"]
         self.train_samples += self._epoch_samples
         rank = trainer.global_rank if trainer.world_size > 1 else None
-        print(format_heartbeat(record, trainer.max_epochs or 0, rank), file=self._out, flush=True)
+        emit_line(format_heartbeat(record, trainer.max_epochs or 0, rank), self._out)
 
     def _record_epoch(self, trainer: pl.Trainer) -> dict[str, Any]:
         elapsed = time.perf_counter() - self._epoch_start

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 RESULT_LINE_PREFIX = "COREJOB_RESULT "
 OVERALL_KEY = "val_bps_overall"
@@ -90,6 +91,18 @@ def build_result(
     result.update({k: v for k, v in run.items() if k not in result})
     result.update(_oracle_fields(oracle, final_bps))
     return result
+
+
+def emit_line(text: str, stream: TextIO | None = None) -> None:
+    """Write ``text`` + newline in ONE write call, then flush.
+
+    Processes of one pod (torchrun) share its stdout; ``print`` issues separate writes
+    for the text and the newline when unbuffered, so lines of two ranks could fuse and
+    the controller would miss the result line.
+    """
+    out = stream or sys.stdout
+    out.write(text + "\n")
+    out.flush()
 
 
 def result_line(result: Mapping[str, Any]) -> str:

@@ -22,7 +22,13 @@ from trainer import distributed
 from trainer.callbacks import EpochHeartbeat, PreemptionCheckpoint
 from trainer.errors import ConfigError
 from trainer.preemption import SigtermFlag
-from trainer.results import build_result, clean_history, result_line, write_json_atomic
+from trainer.results import (
+    build_result,
+    clean_history,
+    emit_line,
+    result_line,
+    write_json_atomic,
+)
 from trainer.training_extras import extras_callbacks, extras_loggers, prepare_model
 
 MONITOR = "val_bps_overall"
@@ -226,7 +232,7 @@ def _report(
     """Every rank prints its weights digest; rank 0 writes metrics and the result line."""
     run_dir = Path(args.run_dir)
     digest = weights_digest(model)
-    print(f"{WEIGHTS_LINE_PREFIX}rank={trainer.global_rank} sha256={digest}", flush=True)
+    emit_line(f"{WEIGHTS_LINE_PREFIX}rank={trainer.global_rank} sha256={digest}")
     if not trainer.is_global_zero:
         return None
     run_facts = {
@@ -252,5 +258,5 @@ def _report(
     )
     write_json_atomic(run_dir / "history.json", clean_history(heartbeat.history))
     write_json_atomic(run_dir / "metrics.json", result)
-    print(result_line(result), flush=True)
+    emit_line(result_line(result))
     return result

@@ -6,14 +6,24 @@ like a pod of a two-replica job; no torchrun, no spawn.
 
 import json
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 import torch
 
-from tests.trainer_runtime.launch import TINY, kill_all, launch_gang, wait_for_file
+from tests.trainer_runtime.launch import (
+    TINY,
+    base_env,
+    free_port,
+    kill_all,
+    launch_gang,
+    wait_for_file,
+)
 from trainer import exit_codes
 from trainer.module import MultiDatasetModel
+from trainer.results import RESULT_LINE_PREFIX
 from trainer.run import weights_digest
 
 pytestmark = pytest.mark.slow
@@ -88,3 +98,31 @@ def test_a_killed_peer_makes_the_survivor_exit_129_within_the_ddp_timeout(tmp_pa
     assert code == exit_codes.DISTRIBUTED_FAILURE, gang[0].output
     assert elapsed < timeout_s + 10
     assert "distributed communication failed" in gang[0].output
+
+
+def test_torchrun_two_processes_in_one_pod_as_nproc_per_node_2(tmp_path, tiny_data):
+    """``nprocPerNode: 2``: the container runs torchrun, configured only by PET_* vars."""
+    env = base_env(
+        PET_NNODES="1",
+        PET_NPROC_PER_NODE="2",
+        PET_NODE_RANK="0",
+        PET_MASTER_ADDR="127.0.0.1",
+        PET_MASTER_PORT=str(free_port()),
+        OMP_NUM_THREADS="1",
+    )
+    args = ["-m", "torch.distributed.run", "-m", "trainer", "train"]
+    popen = subprocess.run(
+        [sys.executable, *args, *_args(tiny_data, "--max_epochs", "1")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert popen.returncode == 0, popen.stdout[-3000:] + popen.stderr[-3000:]
+    lines = popen.stdout.splitlines()  # both ranks share stdout, as in a pod
+    weights = dict(line.split(" ", 2)[1:] for line in lines if line.startswith("COREJOB_WEIGHTS"))
+    result = json.loads((tmp_path / "run/metrics.json").read_text())
+    assert result["world_size"] == 2 and set(weights) == {"rank=0", "rank=1"}
+    assert set(weights.values()) == {f"sha256={result['weights_sha256']}"}
+    assert sum(line.startswith(RESULT_LINE_PREFIX) for line in lines) == 1
