@@ -181,9 +181,7 @@ class PreemptionCheckpoint(pl.Callback):
         raise Preempted(f"SIGTERM: saved {self.last_ckpt_path} at step {trainer.global_step}")
 
     def _any_rank_received(self, trainer: pl.Trainer) -> bool:
-        local = torch.tensor(
-            1.0 if self.flag.received else 0.0, device=trainer.strategy.root_device
-        )
-        if trainer.world_size > 1:
-            local = trainer.strategy.reduce(local, reduce_op="max")
-        return bool(local.item() > 0)
+        if trainer.world_size == 1:
+            return self.flag.received
+        flag = torch.tensor(float(self.flag.received), device=trainer.strategy.root_device)
+        return bool(trainer.strategy.reduce(flag, reduce_op="max").item() > 0)
