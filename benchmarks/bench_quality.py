@@ -1,0 +1,144 @@
+"""Model quality against the ground truth: the trainer's reason to exist.
+
+On synthetic data the true LN-Poisson rates are known, so the best achievable
+bits/spike (the oracle) is known too. Two measurements, each a real ``corejob-train``
+process under a CPU-time budget (``--time_budget_clock cpu``: fair on a shared machine):
+
+1. ``res_small`` on the default dataset ``synthetic_mixed``: held-out
+   ``val_bps_overall`` / oracle, overall and per session (target >= 0.9 within 5
+   CPU-minutes).
+2. What the shared core buys: the low-unit session ``mixed_back_few`` trained jointly
+   (run 1) vs trained alone with the same budget.
+
+``COREJOB_QUALITY_MINUTES`` changes the budget; ``COREJOB_QUALITY_ARGS`` adds CLI flags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MODEL = "res_small"
+DATASET = "synthetic_mixed"
+FEW_UNITS_SESSION = "mixed_back_few"
+DATA_ROOT = Path("data")
+TARGET_RATIO = 0.9
+DEFAULT_MINUTES = 5.0
+# Settings of the quality run (everything else: CLI defaults).
+QUALITY_ARGS = ("--batch_size", "64", "--learning_rate", "3e-3", "--steps_per_epoch", "200")
+
+
+def train_with_budget(
+    dataset: str | Path,
+    run_dir: Path,
+    minutes: float,
+    data_root: Path = DATA_ROOT,
+    extra: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """One ``corejob-train`` process; returns its ``metrics.json`` plus CPU/wall seconds."""
+    argv = [
+        sys.executable, "-m", "trainer", "train",
+        "--model_config", MODEL,
+        "--dataset_configs_path", str(dataset),
+        "--data_root", str(data_root),
+        "--run_dir", str(run_dir),
+        "--resume", "never",
+        "--max_epochs", "1000",
+        "--time_budget_minutes", str(minutes),
+        "--time_budget_clock", "cpu",
+        *QUALITY_ARGS,
+        *shlex.split(os.environ.get("COREJOB_QUALITY_ARGS", "")),
+        *extra,
+    ]  # fmt: skip
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    started = time.perf_counter()
+    before = os.times()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    after = os.times()
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr)[-2000:]
+        raise RuntimeError(f"training run failed ({proc.returncode}):\n{tail}")
+    result = json.loads((run_dir / "metrics.json").read_text())
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    return {**result, "cpu_s": cpu, "wall_s": time.perf_counter() - started}
+
+
+def single_session_config(parent: str, session: str, folder: Path) -> Path:
+    """A dataset config holding one session of ``parent`` (same data files on disk)."""
+    from trainer.data.config import CONFIG_DIR
+
+    config = yaml.safe_load((CONFIG_DIR / f"{parent}.yaml").read_text())
+    config["sessions"] = [session]
+    config["session_dir"] = str(CONFIG_DIR / config.get("session_dir", parent))
+    path = folder / f"{parent}_{session}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def quality_rows(joint: dict[str, Any], alone: dict[str, Any], minutes: float) -> list[dict]:
+    """Benchmark rows from the two runs' results (pure)."""
+    ratio = joint.get("oracle_ratio_overall")
+    rows = [
+        {
+            "name": f"{MODEL}/{DATASET} val_bps_overall / oracle ({minutes:g} CPU-min)",
+            "value": ratio,
+            "unit": "ratio",
+            "target": f">= {TARGET_RATIO}",
+            "ok": ratio is not None and ratio >= TARGET_RATIO,
+        },
+        {
+            "name": f"{MODEL}/{DATASET} val_bps_overall",
+            "value": joint.get("final_val_bps_overall"),
+            "unit": "bits/spike",
+            "target": f"oracle {joint.get('oracle_bps_overall', float('nan')):.3f}",
+            "ok": None,
+        },
+    ]
+    for name, value in (joint.get("oracle_ratio") or {}).items():
+        rows.append(
+            {"name": f"  {name} / oracle", "value": value, "unit": "ratio",
+             "target": f">= {TARGET_RATIO}", "ok": value is not None and value >= TARGET_RATIO}
+        )  # fmt: skip
+    rows.append(
+        {"name": "quality run CPU time", "value": joint["cpu_s"], "unit": "s",
+         "target": f"<= {minutes * 60 * 1.1:.0f}", "ok": joint["cpu_s"] <= minutes * 66}
+    )  # fmt: skip
+    together = (joint.get("val_bps") or {}).get(FEW_UNITS_SESSION)
+    solo = (alone.get("val_bps") or {}).get(FEW_UNITS_SESSION)
+    rows += [
+        {"name": f"{FEW_UNITS_SESSION} bps, trained jointly", "value": together,
+         "unit": "bits/spike", "target": "> alone", "ok": _greater(together, solo)},
+        {"name": f"{FEW_UNITS_SESSION} bps, trained alone", "value": solo,
+         "unit": "bits/spike", "target": "-", "ok": None},
+    ]  # fmt: skip
+    return rows
+
+
+def _greater(a: float | None, b: float | None) -> bool | None:
+    return None if a is None or b is None else a > b
+
+
+def run() -> list[dict[str, Any]]:
+    minutes = float(os.environ.get("COREJOB_QUALITY_MINUTES", DEFAULT_MINUTES))
+    with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
+        folder = Path(tmp)
+        joint = train_with_budget(DATASET, folder / "joint", minutes)
+        few = single_session_config(DATASET, FEW_UNITS_SESSION, folder)
+        alone = train_with_budget(few, folder / "alone", minutes)
+    return quality_rows(joint, alone, minutes)
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)
