@@ -1,9 +1,10 @@
 """``corejob-train`` / ``python -m trainer``: the trainer's command line (docs/CONTRACT.md).
 
 Subcommands: ``train`` (the default when the first argument is an option, so the seed's
-``train_ddp_multidataset.py`` command lines keep working) and ``generate`` (synthetic
-sessions onto a data volume ahead of time). Errors become one line on stderr and an exit
-code from :mod:`trainer.exit_codes`; the traceback appears only with ``--debug``.
+``train_ddp_multidataset.py`` command lines keep working), ``generate`` (synthetic
+sessions onto a data volume ahead of time) and ``plot`` (figures of a finished run).
+Errors become one line on stderr and an exit code from :mod:`trainer.exit_codes`; the
+traceback appears only with ``--debug``.
 """
 
 from __future__ import annotations
@@ -25,12 +26,20 @@ PROG = "corejob-train"
 SUBCOMMANDS = ("train", "generate", "plot")
 SCHEDULERS = ("cosine", "cosine_restarts", "none")
 DSET_DTYPES = ("uint8", "bfloat16", "float32")
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
 
 
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
     return value
 
 
@@ -59,7 +68,9 @@ def _add_optim_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--restart_period", type=_positive_int, default=None, help="epochs per cosine cycle"
     )
-    group.add_argument("--precision", default=None, help="default: bf16-mixed on GPU, else 32")
+    group.add_argument(
+        "--precision", choices=PRECISIONS, default=None, help="default: bf16-mixed on GPU, else 32"
+    )
     group.add_argument("--early_stopping_patience", type=int, default=None)
     group.add_argument("--early_stopping_min_delta", type=float, default=0.0)
     group.add_argument("--seed", type=int, default=0)
@@ -70,9 +81,11 @@ def _add_runtime_args(parser: argparse.ArgumentParser) -> None:
 
     group = parser.add_argument_group("runtime")
     group.add_argument("--dset_dtype", choices=DSET_DTYPES, default="uint8")
-    group.add_argument("--num_workers", type=int, default=0, help="DataLoader workers")
+    group.add_argument("--num_workers", type=_non_negative_int, default=0, help="loader workers")
     group.add_argument("--steps_per_epoch", type=_positive_int, default=None)
-    group.add_argument("--limit_val_batches", type=float, default=None, help="fraction or count")
+    group.add_argument(
+        "--limit_val_batches", type=float, default=None, help="fraction (<= 1) or count (> 1)"
+    )
     group.add_argument("--compile", action="store_true", help="torch.compile the model")
     group.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="auto")
     group.add_argument("--ddp_timeout_s", type=float, default=DEFAULT_DDP_TIMEOUT_S)

@@ -53,6 +53,25 @@ def resolve_resume(resume: str, ckpt_path: str | None, checkpoint_dir: Path) -> 
     return last if resume == "auto" and last.is_file() else None
 
 
+def check_resume_compatible(checkpoint: Path, model_config: dict) -> None:
+    """Refuse to resume a run whose checkpoint holds a different model (clear error, exit 2).
+
+    Without this, a changed ``--model_config`` with the same run directory fails deep in
+    ``load_state_dict`` with a shape mismatch that reads like a bug.
+    """
+    meta = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True).get(
+        "corejob", {}
+    )
+    saved = meta.get("model_config")
+    if saved is not None and saved != model_config:
+        raise ConfigError(
+            str(checkpoint),
+            "model_config",
+            f"the checkpoint holds model {saved.get('name')!r}, not "
+            f"{model_config.get('name')!r}; pass --resume never or another --run_dir",
+        )
+
+
 def config_label(name_or_path: str) -> str:
     """``synthetic_tiny`` for a name, the file stem for a YAML path (used in results)."""
     path = Path(name_or_path)
@@ -198,6 +217,8 @@ def train(args: argparse.Namespace, sigterm: SigtermFlag) -> dict[str, Any] | No
     distributed.configure_process(layout)
     run_dir, checkpoint_dir = Path(args.run_dir), checkpoint_dir_of(args)
     resume_from = resolve_resume(args.resume, args.ckpt_path, checkpoint_dir)
+    if resume_from:
+        check_resume_compatible(resume_from, model_config)
     pl.seed_everything(args.seed, workers=True, verbose=False)
 
     datamodule = _datamodule(args, dataset_config)

@@ -5,12 +5,13 @@ import math
 import signal
 
 import pytest
+import torch
 
 from corejob.jobstate import RESULT_LINE_PREFIX as CONTROLLER_PREFIX
 from trainer.errors import ConfigError
 from trainer.preemption import Preempted, SigtermFlag
 from trainer.results import RESULT_LINE_PREFIX, build_result, clean_history, result_line
-from trainer.run import config_label, resolve_resume
+from trainer.run import check_resume_compatible, config_label, resolve_resume
 
 HISTORY = [
     {"epoch": 0, "val_bps_overall": 0.10, "val_bps/a": 0.05, "val_bps/b": 0.15},
@@ -96,3 +97,12 @@ def test_sigterm_flag_raises_outside_training_and_only_records_inside():
         flag.handle(signal.SIGTERM, None)
     assert caught.value.exit_code == 143
     flag.handle(signal.SIGTERM, None)  # a second signal during shutdown is ignored
+
+
+def test_resuming_a_checkpoint_of_another_model_is_a_config_error(tmp_path):
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"corejob": {"model_config": {"name": "res_small", "width": 8}}}, ckpt)
+    check_resume_compatible(ckpt, {"name": "res_small", "width": 8})
+    with pytest.raises(ConfigError, match=r"res_small_gru.*--resume never") as caught:
+        check_resume_compatible(ckpt, {"name": "res_small_gru", "width": 8})
+    assert str(ckpt) in str(caught.value)
