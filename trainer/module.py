@@ -144,10 +144,12 @@ class MultiDatasetModel(pl.LightningModule):
         }
 
     def _optimizer_steps_per_epoch(self) -> int:
+        """From the trainer's total-step estimate (honours limits, accumulation, max_steps)."""
         per_epoch = None
         trainer = self._trainer
-        if trainer is not None and trainer.max_epochs and trainer.max_epochs > 0:
-            per_epoch = trainer.estimated_stepping_batches / trainer.max_epochs
+        if trainer is not None:
+            epochs = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+            per_epoch = trainer.estimated_stepping_batches / (epochs or self.optim.max_epochs)
         return optimizer_steps_per_epoch(per_epoch, self.optim)
 
     # ---- checkpoints ------------------------------------------------------------------------

@@ -109,7 +109,7 @@ def test_shorthand_and_defaults_resolve():
         },
     }
     assert config["recurrent"] == {"type": "none", "params": {}}
-    assert config["readout"]["params"]["init_std"] == 0.2  # floats stay floats
+    assert config["readout"]["params"]["init_std"] == 0.05  # floats stay floats
 
 
 def test_config_reference_readme_is_current():
