@@ -12,6 +12,7 @@ from tests.trainer_extras.conftest import run_trainer
 from tests.trainer_runtime.launch import TINY, launch_gang
 from trainer.data import MultiDatasetDM
 from trainer.data.config import CONFIG_DIR, load_dataset_config
+from trainer.plots import plot_run
 
 TINY_YAML = CONFIG_DIR / "synthetic_tiny.yaml"
 
@@ -92,6 +93,8 @@ def test_pretrained_frozen_core_run_keeps_source_core_bit_identical(tmp_path, ti
         assert torch.equal(tuned[key], source[key]), key
     readouts = [k for k in source if k.startswith("model.readouts.")]
     assert any(not torch.equal(tuned[k], source[k]) for k in readouts)
+    plots = plot_run(tmp_path / "frozen")  # a real checkpoint: curves + true vs learned RFs
+    assert sorted(p.name for p in plots) == ["curves.png", "rf_tiny_back.png", "rf_tiny_gabor.png"]
 
 
 @pytest.mark.slow
