@@ -82,6 +82,22 @@ def default_precision(accelerator: str) -> str:
     return "bf16-mixed" if accelerator == "gpu" else "32-true"
 
 
+def _checkpointing(args: argparse.Namespace, checkpoint_dir: Path) -> ModelCheckpoint:
+    """Top-k by ``val_bps_overall`` + ``last.ckpt``; only ``last.ckpt`` without validation."""
+    validates = args.limit_val_batches != 0
+    return ModelCheckpoint(
+        dirpath=checkpoint_dir,
+        filename="epoch{epoch:03d}-bps{val_bps_overall:.4f}" if validates else "epoch{epoch:03d}",
+        auto_insert_metric_name=False,
+        monitor=MONITOR if validates else None,
+        mode="max",
+        save_top_k=args.save_top_k if validates else 0,
+        save_last=True,
+        # After validation and after the heartbeat recorded the epoch into the history.
+        save_on_train_epoch_end=True,
+    )
+
+
 def build_callbacks(
     args: argparse.Namespace, checkpoint_dir: Path, sigterm: SigtermFlag
 ) -> tuple[list[pl.Callback], EpochHeartbeat]:
@@ -90,20 +106,10 @@ def build_callbacks(
     callbacks: list[pl.Callback] = [
         heartbeat,
         PreemptionCheckpoint(sigterm, checkpoint_dir / LAST_CKPT),
-        ModelCheckpoint(
-            dirpath=checkpoint_dir,
-            filename="epoch{epoch:03d}-bps{val_bps_overall:.4f}",
-            auto_insert_metric_name=False,
-            monitor=MONITOR,
-            mode="max",
-            save_top_k=args.save_top_k,
-            save_last=True,
-            # After validation and after the heartbeat recorded the epoch into the history.
-            save_on_train_epoch_end=True,
-        ),
+        _checkpointing(args, checkpoint_dir),
         LearningRateMonitor(logging_interval="epoch"),
     ]
-    if args.early_stopping_patience:
+    if args.early_stopping_patience and args.limit_val_batches != 0:
         callbacks.append(
             EarlyStopping(
                 monitor=MONITOR,
