@@ -205,6 +205,12 @@ def run_cli(argv: Sequence[str]) -> int:
         return _dispatch(parse_args(argv), sigterm)
     except (Exception, Preempted, KeyboardInterrupt) as error:
         return _exit_code_for(error, debug="--debug" in argv)
+    except SystemExit as stop:
+        # Lightning's own SIGTERM path raises SIGTERMException, a SystemExit without a
+        # code (= exit 0): the operator would count a preempted run as finished.
+        if type(stop).__name__ == "SIGTERMException":
+            return _exit_code_for(Preempted("SIGTERM (Lightning handler)"), debug=False)
+        raise
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -69,3 +69,14 @@ def test_train_is_the_default_subcommand_and_seed_names_parse():
     assert args.command == "train" and args.core_lr_scale == 0.5 and args.compile
     assert args.resume == "auto" and args.ddp_timeout_s == 600
     assert parse_args(["generate", "--data_root", "/d"]).command == "generate"
+
+
+def test_lightning_sigterm_exit_is_reported_as_preemption(monkeypatch, capsys, restore_sigterm):
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    def lightning_stops(*_):
+        raise SIGTERMException
+
+    monkeypatch.setattr("trainer.cli._dispatch", lightning_stops)
+    assert run_cli(["--run_dir", "x"]) == exit_codes.PREEMPTED
+    assert "preempted" in capsys.readouterr().err
