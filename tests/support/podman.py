@@ -126,7 +126,33 @@ def build_trainer_image(podman: Podman | None = None) -> TrainerImage:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if podman.run("image", "exists", tag, check=False).returncode != 0:
             _build(podman, tag)
+            _remove_stale_images(podman, keep=tag)
     return TrainerImage(tag=tag, podman=podman)
+
+
+def _remove_stale_images(podman: Podman, keep: str) -> None:
+    """Remove earlier test and ``-dirty`` builds: each holds a 1.2 GB layer of its own.
+
+    Only those images go (``podman rmi`` by ID once untagged); a blanket ``image prune``
+    would also drop the intermediate images that are the build cache. Images a container
+    still uses are refused by podman and stay.
+    """
+    listing = podman.run("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", IMAGE_NAME)
+    current = podman.run("image", "inspect", "--format", "{{.Id}}", keep).stdout.strip()
+    stale: dict[str, list[str]] = {}
+    kept: set[str] = set()
+    for line in listing.stdout.splitlines():
+        ref, image_id = line.split()
+        tag = ref.rsplit(":", 1)[-1]
+        if (tag.startswith("test-") or tag.endswith("-dirty")) and not current.startswith(image_id):
+            stale.setdefault(image_id, []).append(ref)
+        else:
+            kept.add(image_id)
+    for image_id, refs in stale.items():
+        for ref in refs:
+            podman.run("untag", image_id, ref, check=False)
+        if image_id not in kept:
+            podman.run("rmi", image_id, check=False)
 
 
 def _build(podman: Podman, tag: str) -> None:
