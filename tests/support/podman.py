@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,8 @@ IMAGE_INPUTS = (
     "corejob",
 )
 BUILD_TIMEOUT_S = 900
+# Superseded test images older than this are removed after a build (disk space).
+STALE_AFTER_S = 3600
 
 
 def podman_env(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -133,26 +137,28 @@ def build_trainer_image(podman: Podman | None = None) -> TrainerImage:
 def _remove_stale_images(podman: Podman, keep: str) -> None:
     """Remove earlier test and ``-dirty`` builds: each holds a 1.2 GB layer of its own.
 
-    Only those images go (``podman rmi`` by ID once untagged); a blanket ``image prune``
-    would also drop the intermediate images that are the build cache. Images a container
-    still uses are refused by podman and stay.
+    Only images older than :data:`STALE_AFTER_S` go, so a test session running next to
+    this one keeps its image; only those images go (``podman rmi`` by ID once untagged),
+    because a blanket ``image prune`` would also drop the intermediate images that are the
+    build cache. Images a container still uses are refused by podman and stay.
     """
-    listing = podman.run("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", IMAGE_NAME)
+    images = json.loads(podman.run("images", "--format", "json", IMAGE_NAME).stdout or "[]")
     current = podman.run("image", "inspect", "--format", "{{.Id}}", keep).stdout.strip()
-    stale: dict[str, list[str]] = {}
-    kept: set[str] = set()
-    for line in listing.stdout.splitlines():
-        ref, image_id = line.split()
-        tag = ref.rsplit(":", 1)[-1]
-        if (tag.startswith("test-") or tag.endswith("-dirty")) and not current.startswith(image_id):
-            stale.setdefault(image_id, []).append(ref)
-        else:
-            kept.add(image_id)
-    for image_id, refs in stale.items():
-        for ref in refs:
-            podman.run("untag", image_id, ref, check=False)
-        if image_id not in kept:
-            podman.run("rmi", image_id, check=False)
+    cutoff = time.time() - STALE_AFTER_S
+    for image in images:
+        names = image.get("Names") or []
+        disposable = [n for n in names if _is_disposable_tag(n)]
+        if image["Id"] == current or image["Created"] > cutoff or not disposable:
+            continue
+        for name in disposable:
+            podman.run("untag", image["Id"], name, check=False)
+        if len(disposable) == len(names):
+            podman.run("rmi", image["Id"], check=False)
+
+
+def _is_disposable_tag(name: str) -> bool:
+    tag = name.rsplit(":", 1)[-1]
+    return tag.startswith("test-") or tag.endswith("-dirty")
 
 
 def _build(podman: Podman, tag: str) -> None:
