@@ -15,6 +15,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 cd "$root"
+# shellcheck source=image/podman/env.sh
 source "$here/podman/env.sh"
 
 engine=${ENGINE:-}

@@ -7,6 +7,7 @@
 # usage: image/local-base.sh [TAG]   (default localhost/corejob-base:bookworm)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=image/podman/env.sh
 source "$here/podman/env.sh"
 
 tag=${1:-localhost/corejob-base:bookworm}

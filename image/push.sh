@@ -5,6 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$(dirname "$here")"
+# shellcheck source=image/podman/env.sh
 source "$here/podman/env.sh"
 registry=${REGISTRY:?"push: set REGISTRY, e.g. make push REGISTRY=ghcr.io/mylab"}
 registry=${registry%/}

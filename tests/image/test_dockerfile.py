@@ -49,6 +49,16 @@ def test_every_ignored_hadolint_rule_is_justified_by_a_comment() -> None:
         )
 
 
+def test_image_scripts_pass_shellcheck() -> None:
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "shellcheck not installed: run `make ci-system-deps`"
+    scripts = sorted(str(p.relative_to(REPO)) for p in (REPO / "image").rglob("*.sh"))
+    proc = subprocess.run(
+        [shellcheck, "-x", *scripts], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout
+
+
 def test_default_base_image_is_pinned_to_a_version_tag() -> None:
     """checkov cannot resolve ``FROM ${BASE_IMAGE}`` (CKV_DOCKER_7 is skipped): check here."""
     match = re.search(r"^ARG BASE_IMAGE=(\S+)$", DOCKERFILE.read_text(), re.MULTILINE)
