@@ -3,13 +3,15 @@
 checkov has no policies for the PyTorchJob kind itself, so the scan gets each replica's
 pod template as the Pod the operator will create from it (same spec, the job's namespace).
 Every skipped check is justified in image/checkov.yaml; anything else that fails, fails
-the test. checkov pins many packages of its own, so it lives in its own virtualenv
-(.venv-checkov, created here on first use).
+the test. checkov pins many packages of its own, so it lives in its own virtualenv,
+created here on first use outside the work tree (``$COREJOB_CHECKOV_VENV``, default
+``~/.cache/corejob/venv-checkov``) so that CI's fresh clones on one machine share it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -24,7 +26,9 @@ from tests.support.podman import REPO
 
 pytestmark = pytest.mark.slow
 
-CHECKOV_VENV = REPO / ".venv-checkov"
+CHECKOV_VENV = Path(
+    os.environ.get("COREJOB_CHECKOV_VENV", Path.home() / ".cache" / "corejob" / "venv-checkov")
+)
 CHECKOV_SPEC = "checkov==3.3.30"  # the version the skips were reviewed against
 CONFIG = REPO / "image" / "checkov.yaml"
 NAMESPACE = "neuro-lab"
@@ -54,7 +58,13 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
 
 def _checkov() -> Path:
     exe = CHECKOV_VENV / "bin" / "checkov"
-    if not exe.exists():
+    wanted = CHECKOV_SPEC.split("==")[1]
+    installed = (
+        subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
+        if exe.exists()
+        else None
+    )
+    if installed != wanted:
         subprocess.run([sys.executable, "-m", "venv", str(CHECKOV_VENV)], check=True)
         pip = [str(CHECKOV_VENV / "bin" / "python"), "-m", "pip", "install", "-q"]
         subprocess.run([*pip, CHECKOV_SPEC], check=True, timeout=900)
