@@ -42,18 +42,18 @@ def _trainer(tmp_path, **kwargs) -> pl.Trainer:
 
 def test_loss_decreases_when_overfitting_a_fixed_batch():
     torch.manual_seed(0)
-    sessions = fake_sessions(image_shapes=((10, 10), (12, 12)))
+    sessions = fake_sessions(image_shapes=((8, 8), (10, 10)))
     module = MultiDatasetModel(load_model_config("res_small"), sessions, OptimSettings())
     batch = fake_batches(sessions, batch=8, seed=3)
     opt = torch.optim.AdamW(module.parameters(), lr=2e-2)
     losses = []
-    for step in range(25):
+    for step in range(15):
         opt.zero_grad()
         loss = module.training_step(batch, step)
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.8 * losses[0], losses[::5]
+    assert losses[-1] < 0.8 * losses[0], losses[::3]
 
 
 def test_fully_masked_session_is_harmless_and_penalty_is_added(monkeypatch):

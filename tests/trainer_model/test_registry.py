@@ -110,3 +110,17 @@ def test_sessions_must_share_lags():
     odd = type(sessions[1])(**{**sessions[1].__dict__, "n_lags": 5})
     with pytest.raises(ConfigError, match="n_lags: sessions disagree"):
         build_model(load_model_config("res_small"), [sessions[0], odd])
+
+
+def test_log_softplus_is_stable_and_exact():
+    from trainer.models.components.layers import make_activation
+
+    act = make_activation("log_softplus")
+    x = torch.tensor([-200.0, -16.0, -3.0, 0.0, 4.0, 60.0], requires_grad=True)
+    y = act(x)
+    assert torch.isfinite(y).all()
+    ref = torch.log(torch.nn.functional.softplus(x.detach().double())).float()
+    assert torch.allclose(y[1:], ref[1:], atol=1e-5)
+    assert y[0] == -200.0
+    y.sum().backward()
+    assert torch.isfinite(x.grad).all() and (x.grad > 0).all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-ACTIVATIONS = ("relu", "elu", "gelu", "silu", "softplus", "square", "identity")
+ACTIVATIONS = ("relu", "elu", "gelu", "silu", "softplus", "square", "log_softplus", "identity")
 NORMS = ("none", "batch", "group")
 
 
@@ -14,6 +14,19 @@ class Square(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * x
+
+
+class LogSoftplus(nn.Module):
+    """``log(softplus(x))``, stable for very negative ``x`` (where it equals ``x``).
+
+    The core's last activation for log-rate models: the readout's ``exp(w . f + b)`` of
+    one such feature is ``e^b * softplus(h)^w`` — the saturating LN shape of V1 units —
+    where plain features would force an exponential (convex) rate curve.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        safe = torch.clamp(x, min=-15.0)
+        return torch.where(x < -15.0, x, torch.log(nn.functional.softplus(safe)))
 
 
 def make_activation(name: str) -> nn.Module:
@@ -25,6 +38,7 @@ def make_activation(name: str) -> nn.Module:
         "silu": nn.SiLU,
         "softplus": nn.Softplus,
         "square": Square,
+        "log_softplus": LogSoftplus,
         "identity": nn.Identity,
     }
     return table[name]()
