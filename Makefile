@@ -120,12 +120,13 @@ manifests: $(STAMP) ## regenerate the golden chart renders in manifests/examples
 
 # ---- container image (image/README.md) -------------------------------------------------
 REGISTRY ?=
+TLS_VERIFY ?=
 
 image: ## build the trainer image (docker or podman; tags <version>-<sha> and <version>)
 	image/build.sh
 
-push: ## push the image: make push REGISTRY=ghcr.io/mylab
-	REGISTRY=$(REGISTRY) image/push.sh
+push: ## push the image: make push REGISTRY=ghcr.io/mylab [TLS_VERIFY=false]
+	REGISTRY=$(REGISTRY) TLS_VERIFY=$(TLS_VERIFY) image/push.sh
 
 image-test: $(STAMP) ## hadolint, build, run (help, 2-pod DDP, SIGTERM), checkov
 	$(BIN)/python -m pytest tests/image $(PYTEST_ARGS)

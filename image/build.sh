@@ -35,16 +35,14 @@ offline=${OFFLINE:-$([[ $base == "$local_base" ]] && echo 1 || echo 0)}
 mkdir -p build/wheels  # the Dockerfile bind-mounts it; empty for online builds
 if [[ $offline == 1 ]]; then "$here/download-wheels.sh" build/wheels; fi
 
-version=$(.venv/bin/python -c 'import tomllib; print(tomllib.load(open("pyproject.toml","rb"))["project"]["version"])' 2>/dev/null \
-  || sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
-sha=$(git rev-parse --short=12 HEAD 2>/dev/null || echo nogit)
-if [[ -n $(git status --porcelain -- trainer corejob pyproject.toml image 2>/dev/null) ]]; then
-  sha="$sha-dirty"
-fi
+# shellcheck source=image/version.sh
+source "$here/version.sh"
+version=$(image_version)
+tag=$(image_tag)
 name=${IMAGE_NAME:-localhost/corejob-trainer}
 source_url=${IMAGE_SOURCE:-$(git remote get-url origin 2>/dev/null || echo unknown)}
 
-args=(build -f image/Dockerfile -t "$name:$version-$sha" -t "$name:$version"
+args=(build -f image/Dockerfile -t "$name:$tag" -t "$name:$version"
       --build-arg "VERSION=$version" --build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)"
       --build-arg "SOURCE=$source_url" --build-arg "PIP_NO_INDEX=$offline")
 [[ -n $base ]] && args+=(--build-arg "BASE_IMAGE=$base")
@@ -53,4 +51,4 @@ args=(build -f image/Dockerfile -t "$name:$version-$sha" -t "$name:$version"
 [[ $engine == podman ]] && args+=(--layers --format docker)
 echo "image: $engine ${args[*]} ."
 "$engine" "${args[@]}" .
-echo "image: built $name:$version-$sha ($name:$version)"
+echo "image: built $name:$tag ($name:$version)"

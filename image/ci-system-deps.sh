@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Install the system packages the container tests need (podman, buildah, runc, debootstrap,
-# rootless helpers, CNI plugins, checkov's git, shellcheck for the image scripts).
+# rootless helpers, CNI plugins, checkov's git, shellcheck for the image scripts, and a
+# registry server that `make push` is tested against).
 # Idempotent and quick when everything is already there: apt is only touched when a
 # binary is missing, because `apt-get update` alone costs ~20 s.
 set -euo pipefail
 
 PACKAGES=(podman buildah runc debootstrap uidmap slirp4netns fuse-overlayfs
           containernetworking-plugins golang-github-containernetworking-plugin-dnsname
-          iptables git ca-certificates shellcheck)
+          iptables git ca-certificates shellcheck docker-registry)
 # Binaries (or plugin files) that prove each package above is installed.
 PROBES=(podman buildah runc debootstrap newuidmap slirp4netns fuse-overlayfs
         /usr/lib/cni/bridge /usr/lib/cni/dnsname iptables git /etc/ssl/certs/ca-certificates.crt
-        shellcheck)
+        shellcheck docker-registry)
 
 missing=()
 for i in "${!PROBES[@]}"; do
