@@ -122,13 +122,13 @@ manifests: $(STAMP) ## regenerate the golden chart renders in manifests/examples
 REGISTRY ?=
 TLS_VERIFY ?=
 
-image: ## build the trainer image (docker or podman; tags <version>-<sha> and <version>)
+image: $(STAMP) ## build the trainer image (docker or podman; tags <version>-<sha> and <version>)
 	image/build.sh
 
 push: ## push the image: make push REGISTRY=ghcr.io/mylab [TLS_VERIFY=false]
 	REGISTRY=$(REGISTRY) TLS_VERIFY=$(TLS_VERIFY) image/push.sh
 
-image-test: $(STAMP) ## hadolint, build, run (help, 2-pod DDP, SIGTERM), checkov
+image-test: $(STAMP) ci-system-deps ## hadolint, build, run (help, 2-pod DDP, SIGTERM), checkov, push
 	$(BIN)/python -m pytest tests/image $(PYTEST_ARGS)
 
 ci-system-deps: ## apt-get install podman, buildah, runc, debootstrap, ... (idempotent)
