@@ -76,10 +76,14 @@ SPEC_OPTS = --workers $(WORKERS) --gpus $(GPUS) $(if $(IMAGE),--image $(IMAGE)) 
 ON_CLUSTER = $(if $(BACKEND),$(filter kubernetes,$(BACKEND)),$(shell $(BIN)/python -c \
   'from corejob.kube.config import cluster_configured as c; print("1" if c() else "")'))
 SUBMIT_WAITS = $(if $(DRY_RUN),,$(or $(WAIT),$(if $(ON_CLUSTER),,1)))
+# On a workstation the job gets a wall-clock budget (minutes) unless TIME_BUDGET= or SET= says
+# otherwise; on a cluster the chart's values decide.
+TIME_BUDGET ?=
+SUBMIT_BUDGET = $(or $(TIME_BUDGET),$(if $(ON_CLUSTER),,5))
 
-submit: $(STAMP) ## submit one job: MODEL= [DATASET= WORKERS= GPUS= IMAGE= NAMESPACE= SET= DRY_RUN=1 WAIT=1]
+submit: $(STAMP) ## submit one job: MODEL= [DATASET= WORKERS= GPUS= IMAGE= NAMESPACE= SET= TIME_BUDGET=min DRY_RUN=1 WAIT=1]
 	$(BIN)/corejob submit --model $(MODEL) --dataset $(DATASET) $(SPEC_OPTS) $(CLI_OPTS) \
-	  $(if $(SUBMIT_WAITS),--wait)
+	  $(if $(SUBMIT_BUDGET),--set trainer.timeBudgetMinutes=$(SUBMIT_BUDGET)) $(if $(SUBMIT_WAITS),--wait)
 	$(if $(SUBMIT_WAITS),$(BIN)/corejob results $(CLI_OPTS))
 
 sweep: $(STAMP) ## one job per cell: MODELS=a,b DATASETS=x,y [MAX_PARALLEL=2 RETRIES=1 SWEEP=id]

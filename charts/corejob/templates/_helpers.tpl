@@ -112,6 +112,7 @@ Each entry: value key, flag, kind (int, float or string).
 */}}
 {{- define "corejob.trainerFlags" -}}
 maxEpochs --max_epochs int
+timeBudgetMinutes --time_budget_minutes float
 stepsPerEpoch --steps_per_epoch int
 batchSize --batch_size int
 learningRate --learning_rate float
