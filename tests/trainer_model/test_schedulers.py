@@ -82,3 +82,14 @@ def test_settings_convert_epochs_to_steps():
     restarts = build_scheduler(opt, OptimSettings(lr_scheduler="cosine_restarts", max_epochs=8), 10)
     assert restarts.restart_period == 40  # default: max_epochs // 2 epochs
     assert build_scheduler(opt, OptimSettings(lr_scheduler="none"), 10) is None
+
+
+def test_steps_per_epoch_from_trainer_estimate_or_settings():
+    from trainer.errors import ConfigError
+    from trainer.optim import optimizer_steps_per_epoch
+
+    assert optimizer_steps_per_epoch(12.4, OptimSettings()) == 12
+    assert optimizer_steps_per_epoch(float("inf"), OptimSettings(steps_per_epoch=7)) == 7
+    assert optimizer_steps_per_epoch(None, OptimSettings(steps_per_epoch=7)) == 7
+    with pytest.raises(ConfigError, match="--steps_per_epoch"):
+        optimizer_steps_per_epoch(float("inf"), OptimSettings())
