@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from trainer.errors import ConfigError
 from trainer.models.components.layers import (
     ACTIVATIONS,
     NORMS,
@@ -76,7 +77,10 @@ class ResNet(nn.Module):
         self.out_act = make_activation(params["final_activation"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return per_frame(lambda f: self.out_act(self.blocks(self.stem(f))), x)
+        return per_frame(self._frames, x)
+
+    def _frames(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.out_act(self.blocks(self.stem(frames)))
 
 
 _COMMON = {
@@ -102,8 +106,6 @@ def build_no_convnet(params: dict, ctx: BuildContext) -> tuple[nn.Module | None,
     doc="Plain stack of conv/norm/activation layers.",
 )
 def build_vanilla(params: dict, ctx: BuildContext) -> tuple[nn.Module | None, int]:
-    from trainer.errors import ConfigError
-
     channels, kernels = params["channels"], params["kernel_sizes"]
     if len(kernels) != len(channels):
         raise ConfigError(
