@@ -54,6 +54,10 @@ class JobSummary:
     replicas: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
+def _is_terminal(condition: dict[str, Any]) -> bool:
+    return condition.get("type") in (JobState.SUCCEEDED, JobState.FAILED)
+
+
 def state_from_conditions(conditions: list[dict[str, Any]] | None) -> tuple[JobState, str, str]:
     """Return (state, reason, message) of the newest condition whose status is "True".
 
@@ -68,9 +72,8 @@ def state_from_conditions(conditions: list[dict[str, Any]] | None) -> tuple[JobS
             JobState(condition.get("type"))
         except ValueError:
             continue
-        if current is None or condition.get("type") in ("Succeeded", "Failed"):
-            current = condition
-        elif current.get("type") not in ("Succeeded", "Failed"):
+        # A later true condition wins, except that nothing displaces a terminal one.
+        if current is None or not _is_terminal(current) or _is_terminal(condition):
             current = condition
     if current is None:
         return JobState.UNKNOWN, "", ""
