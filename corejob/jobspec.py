@@ -17,6 +17,8 @@ import yaml
 from corejob import __version__
 from corejob.errors import UsageError
 from corejob.identity import identify
+from corejob.render import image_values as split_image_reference
+from corejob.render import merge_values
 
 DEFAULT_IMAGE_REPOSITORY = "localhost/corejob-trainer"
 GPU = "nvidia.com/gpu"
@@ -83,29 +85,11 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 
 
 def image_values(image: str | None) -> dict[str, str]:
-    """``repo[:tag][@digest]`` → the chart's image.repository/tag/digest."""
+    """``repo[:tag][@digest]`` → the chart's image values; no image: the local default."""
     if not image:
         return {"repository": DEFAULT_IMAGE_REPOSITORY, "tag": __version__}
-    reference, _, digest = image.partition("@")
-    slash = reference.rfind("/")
-    colon = reference.rfind(":")
-    has_tag = colon > slash
-    repository = reference[:colon] if has_tag else reference
-    tag = reference[colon + 1 :] if has_tag else ""
-    values = {"repository": repository, "tag": tag}
-    if digest:
-        values["digest"] = digest
-    return values
-
-
-def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+    # --image names the whole reference: no tag means the chart's default, not an older -f tag.
+    return {"tag": "", **split_image_reference(image)}
 
 
 def chart_values(request: JobRequest) -> dict[str, Any]:
@@ -120,7 +104,7 @@ def chart_values(request: JobRequest) -> dict[str, Any]:
         values["gpusPerReplica"] = request.gpus
     if request.sweep:
         values["sweep"] = request.sweep
-    return merge(values, request.overrides)
+    return merge_values(values, request.overrides)
 
 
 def build_job(request: JobRequest, namespace: str | None) -> dict[str, Any]:
