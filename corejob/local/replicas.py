@@ -288,10 +288,13 @@ def process_spec(
     """The local process for ``plan``: ENTRYPOINT = ``python -m trainer`` when no command.
 
     The pod's env is laid over ``base_environ`` (the supervisor's, so PATH and friends
-    keep working); every value and argument that names a mounted path is rewritten.
+    keep working); every value and argument (not the executable) that names a mounted
+    path is rewritten.
     """
-    command = plan.command or (python, *LOCAL_ENTRYPOINT)
-    argv = tuple(rewrite_path(part, table) for part in (*command, *plan.args))
+    executable, *rest = plan.command or (python, *LOCAL_ENTRYPOINT)
+    # The executable is a host program (resolved on PATH or given by us), never a path
+    # inside the pod's volumes: rewriting it breaks when the host checkout lives under /tmp.
+    argv = (executable, *(rewrite_path(part, table) for part in (*rest, *plan.args)))
     env = dict(base_environ)
     env.update({name: rewrite_path(value, table) for name, value in plan.env.items()})
     cwd = rewrite_path(plan.working_dir, table) if plan.working_dir else None

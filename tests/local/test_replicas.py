@@ -110,6 +110,15 @@ def test_volumes_map_to_job_directories_and_paths_are_rewritten(tmp_path: Path):
     assert rewrite_path("/database", table) == "/database"
 
 
+def test_a_host_interpreter_under_a_mount_path_is_not_rewritten(tmp_path: Path):
+    # A checkout under /tmp (CI clones) has its venv's python under the pod's /tmp mount.
+    master = plans_of(chart_job("tiny"))[0]
+    table = mount_table(master, tmp_path / "tiny", tmp_path / "_claims")
+    spec = process_spec(master, table, "/tmp/checkout/.venv/bin/python", {})
+    assert spec.argv[0] == "/tmp/checkout/.venv/bin/python"
+    assert spec.env["HOME"] == str(tmp_path / "tiny" / "volumes" / "tmp")
+
+
 def test_persistent_claims_are_shared_between_jobs(tmp_path: Path):
     job = chart_job("tiny", checkpoints={"existingClaim": "ckpts"})
     master = plans_of(job)[0]
