@@ -25,7 +25,7 @@ RETRIES ?= 1
 PYTEST_ARGS ?=
 
 .PHONY: help install test test-fast lint bench demo submit sweep status logs cancel results \
-        render manifests image push image-test ci-system-deps clean
+        render manifests image push image-test system-deps ci-system-deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -43,7 +43,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP) ## create .venv with everything for dev and test (idempotent)
 
-test: $(STAMP) ## the full test suite (slow tests included), as CI runs it
+test: $(STAMP) system-deps ## the full test suite (slow tests included), as CI runs it
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## unit and quick integration tests only
@@ -135,8 +135,10 @@ push: ## push the image: make push REGISTRY=ghcr.io/mylab [TLS_VERIFY=false]
 image-test: $(STAMP) ci-system-deps ## hadolint, build, run (help, 2-pod DDP, SIGTERM), checkov, push
 	$(BIN)/python -m pytest tests/image $(PYTEST_ARGS)
 
-ci-system-deps: ## apt-get install podman, buildah, runc, debootstrap, ... (idempotent)
+system-deps: ## apt-get install podman, buildah, runc, debootstrap, ... (idempotent, quick when present)
 	image/ci-system-deps.sh
+
+ci-system-deps: system-deps
 
 clean: ## remove runs, data and caches
 	rm -rf runs data bench-results .pytest_cache .ruff_cache
