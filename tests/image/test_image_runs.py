@@ -51,6 +51,7 @@ def test_oci_labels_name_source_revision_and_version(trainer_image: TrainerImage
 def test_final_stage_has_no_compilers_package_tools_or_caches(
     trainer_image: TrainerImage,
 ) -> None:
+    # Every path below is inside the image (its root user's cache, build mounts), not the host.
     script = (
         "for tool in gcc cc g++ make pip pip3; do "
         "  command -v $tool >/dev/null && echo found:$tool; done; "
