@@ -63,3 +63,11 @@ def test_sigterm_during_startup_exits_143_at_once(tmp_path):
     time.sleep(0.5)  # still importing torch
     proc.signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == exit_codes.PREEMPTED, proc.output
+
+
+def test_weights_digest_covers_zero_dim_buffers_and_sees_every_change():
+    """BatchNorm keeps a 0-dim ``num_batches_tracked``: the digest must hash it, not crash."""
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    before = weights_digest(net)
+    net[1].num_batches_tracked += 1
+    assert weights_digest(net) != before
