@@ -19,10 +19,12 @@ from typing import Any, TextIO
 import pytorch_lightning as pl
 import torch
 
+from trainer.errors import TrainingDiverged
 from trainer.preemption import Preempted, SigtermFlag
 from trainer.results import emit_line
 
 HEARTBEAT_PREFIX = "COREJOB_EPOCH"
+DIVERGENCE_CHECK_EVERY = 25  # batches; the check is a collective under DDP
 
 
 def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -185,3 +187,26 @@ class PreemptionCheckpoint(pl.Callback):
             return self.flag.received
         flag = torch.tensor(float(self.flag.received), device=trainer.strategy.root_device)
         return bool(trainer.strategy.reduce(flag, reduce_op="max").item() > 0)
+
+
+class DivergenceGuard(pl.Callback):
+    """Stops a diverged run with a clear error instead of training on NaN weights.
+
+    Once the loss is NaN the weights are too, and everything after is wasted (or worse:
+    NaN readout positions crash ``grid_sample``). The decision is collective (any rank),
+    so every rank raises at the same step and none waits for the others until the DDP
+    timeout. Checked every ``every`` batches: a host sync per step would slow GPUs.
+    """
+
+    def __init__(self, every: int = DIVERGENCE_CHECK_EVERY) -> None:
+        self.every = every
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if trainer.fit_loop.epoch_loop.total_batch_idx % self.every:
+            return
+        loss = outputs["loss"] if isinstance(outputs, Mapping) else outputs
+        if not isinstance(loss, torch.Tensor):
+            return
+        bad = not bool(torch.isfinite(loss.detach()).all())
+        if trainer.strategy.reduce_boolean_decision(bad, all=False):
+            raise TrainingDiverged(trainer.global_step, float(loss.detach().float().cpu()))

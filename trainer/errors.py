@@ -19,3 +19,13 @@ class ConfigError(CorejobTrainError):
     def __init__(self, source: str, key: str, message: str) -> None:
         self.source, self.key = source, key
         super().__init__(f"{source}: {key}: {message}")
+
+
+class TrainingDiverged(CorejobTrainError):
+    """The loss became NaN or infinite: the same settings would diverge again (not retried)."""
+
+    def __init__(self, step: int, loss: float) -> None:
+        super().__init__(
+            f"training diverged: train loss is {loss} at step {step}; lower --learning_rate,"
+            " lengthen --warmup_epochs or set --gradient_clip_val"
+        )

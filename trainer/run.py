@@ -19,7 +19,7 @@ from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from pytorch_lightning.loggers import CSVLogger
 
 from trainer import distributed
-from trainer.callbacks import EpochHeartbeat, PreemptionCheckpoint
+from trainer.callbacks import DivergenceGuard, EpochHeartbeat, PreemptionCheckpoint
 from trainer.errors import ConfigError
 from trainer.preemption import SigtermFlag
 from trainer.results import (
@@ -105,6 +105,7 @@ def build_callbacks(
     heartbeat = EpochHeartbeat()
     callbacks: list[pl.Callback] = [
         heartbeat,
+        DivergenceGuard(),
         PreemptionCheckpoint(sigterm, checkpoint_dir / LAST_CKPT),
         _checkpointing(args, checkpoint_dir),
         LearningRateMonitor(logging_interval="epoch"),

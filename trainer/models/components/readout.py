@@ -39,10 +39,11 @@ class GaussianReadout(nn.Module):
 
     def positions(self, batch: int) -> torch.Tensor:
         """Sampling grid ``(B, N, 1, 2)``: jittered while training, the mean otherwise."""
-        mean = self.mean.clamp(-1.0, 1.0).unsqueeze(0).expand(batch, -1, -1)
+        mean = self.mean.unsqueeze(0).expand(batch, -1, -1)
         if self.training and self.sample:
             mean = mean + self.std.abs() * torch.randn_like(mean)
-        return mean.unsqueeze(2)
+        # NaN positions (a diverged run) make grid_sample read out of bounds: a segfault.
+        return torch.nan_to_num(mean, nan=0.0).clamp(-1.0, 1.0).unsqueeze(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         grid = self.positions(x.shape[0]).to(x.dtype)
