@@ -17,16 +17,20 @@ class Square(nn.Module):
 
 
 class LogSoftplus(nn.Module):
-    """``log(softplus(x))``, stable for very negative ``x`` (where it equals ``x``).
+    """``log(softplus(x))``, finite for every ``x``: inputs below ``FLOOR`` count as ``FLOOR``.
 
     The core's last activation for log-rate models: the readout's ``exp(w . f + b)`` of
     one such feature is ``e^b * softplus(h)^w`` — the saturating LN shape of V1 units —
-    where plain features would force an exponential (convex) rate curve.
+    where plain features would force an exponential (convex) rate curve. Down to the floor
+    the value is exact (``softplus(-80)`` is still a normal float32, and ``log`` of it is
+    ``-80``); a clamp instead of a ``where`` branch keeps it cheap: it runs on the whole
+    feature map every step (a ``where`` version cost ~15 % of a CPU training step).
     """
 
+    FLOOR = -80.0
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        safe = torch.clamp(x, min=-15.0)
-        return torch.where(x < -15.0, x, torch.log(nn.functional.softplus(safe)))
+        return torch.log(nn.functional.softplus(x.clamp(min=self.FLOOR)))
 
 
 def make_activation(name: str) -> nn.Module:
