@@ -77,13 +77,22 @@ class MultiDatasetModel(pl.LightningModule):
         """The network output for one session: a log-rate or a rate (``self.model.log_rate``)."""
         return self.model(stim, dataset_idx, behavior)
 
-    def _session_loss(
-        self, b: dict[str, Any]
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        # float32 loss even under bf16 autocast: exp() and sums over many units need it.
-        output = self(b["stim"], b["dataset_idx"], b.get("behavior")).float()
-        nll = masked_poisson_nll(output, b["robs"].float(), b["dfs"].float(), self.model.log_rate)
-        return output, nll
+    def _session_losses(
+        self, batch: Batch
+    ) -> list[tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]]:
+        """``(output, (nll_sum, weight))`` per session part of a grouped batch."""
+        outputs = self.model.forward_sessions(
+            [(b["stim"], b["dataset_idx"], b.get("behavior")) for b in batch]
+        )
+        losses = []
+        for b, output in zip(batch, outputs, strict=True):
+            # float32 loss even under bf16 autocast: exp() and sums over many units need it.
+            output = output.float()
+            nll = masked_poisson_nll(
+                output, b["robs"].float(), b["dfs"].float(), self.model.log_rate
+            )
+            losses.append((output, nll))
+        return losses
 
     def regularization_penalty(self) -> torch.Tensor:
         """The model config's ``regularization`` penalties at this epoch (see regularizers)."""
@@ -96,10 +105,9 @@ class MultiDatasetModel(pl.LightningModule):
             self.regularizers.apply_proximal(epoch, getattr(optimizer, "optimizer", optimizer))
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        per_session = []
-        for b in batch:
-            _, (nll_sum, weight) = self._session_loss(b)
-            per_session.append(nll_sum / weight.clamp_min(1.0))
+        per_session = [
+            nll_sum / weight.clamp_min(1.0) for _, (nll_sum, weight) in self._session_losses(batch)
+        ]
         data_loss = torch.stack(per_session).mean()
         loss = data_loss + self.regularization_penalty()
         n = sum(int(b["robs"].shape[0]) for b in batch)
@@ -113,9 +121,8 @@ class MultiDatasetModel(pl.LightningModule):
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         assert self._val is not None
-        for b in batch:
+        for b, (output, nll) in zip(batch, self._session_losses(batch), strict=True):
             idx = b["dataset_idx"]
-            output, nll = self._session_loss(b)
             null = self._null_rates[idx].to(output.device)
             self._val.add(idx, self.model.rate(output), b["robs"], b["dfs"], null, nll)
 

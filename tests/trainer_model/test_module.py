@@ -144,3 +144,20 @@ def test_core_and_readouts_are_addressable_by_prefix():
     assert any(n.startswith("model.core.modulator.") for n in names)
     assert any(n.startswith("model.core.recurrent.") for n in names)
     assert len(module.model.readouts) == 2
+
+
+def test_one_core_pass_per_input_shape_gives_per_session_outputs():
+    from trainer.models import build_model
+
+    from .fakes import fake_batch
+
+    sessions = fake_sessions(image_shapes=((20, 20), (16, 16), (20, 20)), units=(5, 3, 4))
+    model = build_model(load_model_config("res_small"), sessions).eval()
+    parts = [fake_batch(info, i, batch=3 + i) for i, info in enumerate(sessions)]
+    calls = []
+    model.core.register_forward_hook(lambda module, args, out: calls.append(out.shape[0]))
+    fused = model.forward_sessions([(p["stim"], p["dataset_idx"], p["behavior"]) for p in parts])
+    assert sorted(calls) == [4, 3 + 5]  # sessions 0 and 2 share a pass
+    for p, out in zip(parts, fused, strict=True):
+        alone = model(p["stim"], p["dataset_idx"], p["behavior"])
+        assert out.shape == alone.shape and torch.allclose(out, alone, atol=1e-5)

