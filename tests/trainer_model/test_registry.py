@@ -127,3 +127,18 @@ def test_log_softplus_is_stable_and_exact():
     assert x.grad[0] == 0 and (x.grad[1:] > 0).all()
     bf16 = act(x.detach().bfloat16())  # the CPU/GPU mixed-precision path
     assert torch.isfinite(bf16).all() and torch.allclose(bf16.float()[1:], ref[1:], rtol=2e-2)
+
+
+def test_valid_stem_padding_shrinks_only_the_stem_output():
+    """stem_padding: valid -> blocks run on the (H - k + 1)^2 centre; same elsewhere."""
+    sessions = fake_sessions(image_shapes=((20, 20),), units=(3,))
+    base = load_model_config("res_small")
+    stim = torch.zeros(2, 1, sessions[0].n_lags, 20, 20)
+    assert build_model(base, sessions).core(stim, None).shape[-2:] == (20, 20)
+    params = {**base["convnet"]["params"], "stem_padding": "valid", "stem_kernel": 9}
+    config = validate_model_config(
+        {**base, "convnet": {"type": "resnet", "params": params}}, "valid.yaml"
+    )
+    model = build_model(config, sessions)
+    assert model.core(stim, None).shape[-2:] == (12, 12)  # 20 - 9 + 1; blocks keep it
+    assert model(stim, 0).shape == (2, 3)

@@ -68,7 +68,8 @@ class ResNet(nn.Module):
     def __init__(self, c_in: int, params: dict):
         super().__init__()
         act, norm, padding = params["activation"], params["norm"], params["padding"]
-        self.stem = _conv(c_in, params["stem_channels"], params["stem_kernel"], padding)
+        stem_padding = params["stem_padding"] or padding
+        self.stem = _conv(c_in, params["stem_channels"], params["stem_kernel"], stem_padding)
         blocks, c = [], params["stem_channels"]
         for c_out in params["channels"]:
             blocks.append(PreActBlock(c, c_out, params["kernel_size"], act, norm, padding))
@@ -128,6 +129,11 @@ def build_vanilla(params: dict, ctx: BuildContext) -> tuple[nn.Module | None, in
         "channels": Field(list, [16, 16], item_kind=int, doc="output width of each residual block"),
         "kernel_size": Field(int, 3),
         "final_activation": Field(str, "identity", choices=ACTIVATIONS),
+        # valid: the blocks run on the (H - k + 1)^2 centre only, where every stem output
+        # saw a whole kernel of stimulus: far cheaper when receptive fields are central.
+        "stem_padding": Field(
+            str, None, choices=("same", "valid"), nullable=True, doc="null: same as padding"
+        ),
         **_COMMON,
     },
     doc="Pre-activation ResNet: linear stem + residual blocks.",
