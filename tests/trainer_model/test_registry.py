@@ -134,11 +134,19 @@ def test_valid_stem_padding_shrinks_only_the_stem_output():
     sessions = fake_sessions(image_shapes=((20, 20),), units=(3,))
     base = load_model_config("res_small")
     stim = torch.zeros(2, 1, sessions[0].n_lags, 20, 20)
-    assert build_model(base, sessions).core(stim, None).shape[-2:] == (20, 20)
-    params = {**base["convnet"]["params"], "stem_padding": "valid", "stem_kernel": 9}
-    config = validate_model_config(
-        {**base, "convnet": {"type": "resnet", "params": params}}, "valid.yaml"
-    )
-    model = build_model(config, sessions)
-    assert model.core(stim, None).shape[-2:] == (12, 12)  # 20 - 9 + 1; blocks keep it
-    assert model(stim, 0).shape == (2, 3)
+    sizes = {}
+    for padding in ("same", "valid"):
+        params = {**base["convnet"]["params"], "stem_padding": padding, "stem_kernel": 9}
+        config = validate_model_config(
+            {**base, "convnet": {"type": "resnet", "params": params}}, f"{padding}.yaml"
+        )
+        model = build_model(config, sessions)
+        sizes[padding] = tuple(model.core(stim, None).shape[-2:])
+        assert model(stim, 0).shape == (2, 3)
+    assert sizes == {"same": (20, 20), "valid": (12, 12)}  # 20 - 9 + 1; blocks keep it
+
+
+def test_image_too_small_for_a_valid_stem_is_a_config_error():
+    sessions = fake_sessions(image_shapes=((8, 8),), units=(2,))
+    with pytest.raises(ConfigError, match=r"sess0: image_shape: \(8, 8\) is too small"):
+        build_model(load_model_config("res_small"), sessions)  # 9x9 valid stem

@@ -171,8 +171,15 @@ def _core_output_hw(core: VisionCore, info: SessionInfo, channels: int) -> tuple
     core.eval()
     stim = torch.zeros(1, channels, info.n_lags, *info.image_shape)
     behavior = torch.zeros(1, max(info.behavior_dim, 0))
-    out = core(stim, behavior)
-    core.train(was_training)
+    try:
+        out = core(stim, behavior)
+    except RuntimeError as error:  # e.g. a valid-padded kernel larger than the image
+        first = (str(error).splitlines() or [""])[0]
+        raise ConfigError(
+            info.name, "image_shape", f"{info.image_shape} is too small for this core: {first}"
+        ) from None
+    finally:
+        core.train(was_training)
     if out.shape[-1] * out.shape[-2] == 0 or not math.isfinite(float(out.sum())):
         raise ConfigError(
             info.name, "image_shape", f"core output is empty for image {info.image_shape}"
