@@ -69,7 +69,11 @@ def _add_optim_args(parser: argparse.ArgumentParser) -> None:
         "--restart_period", type=_positive_int, default=None, help="epochs per cosine cycle"
     )
     group.add_argument(
-        "--precision", choices=PRECISIONS, default=None, help="default: bf16-mixed on GPU, else 32"
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="default: bf16-mixed on GPU, else 32-true; bf16-mixed is ~1.6x faster on CPUs"
+        " with native bf16 (AVX512-BF16, AMX)",
     )
     group.add_argument("--early_stopping_patience", type=int, default=None)
     group.add_argument("--early_stopping_min_delta", type=float, default=0.0)

@@ -48,7 +48,7 @@ def add_extras_arguments(parser: argparse.ArgumentParser) -> None:
         "--time_budget_minutes",
         type=float,
         default=None,
-        help="time the first steps, then set max_epochs so training ends within this",
+        help="minutes: measure step and validation costs, stop at the last step that fits",
     )
     group.add_argument(
         "--time_budget_clock",
