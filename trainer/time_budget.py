@@ -8,13 +8,15 @@ epoch sets ``trainer.should_stop``, which makes Lightning validate at that step,
 run always ends with a full validation of its final weights.
 
 Costs are measured, not guessed: the first steps give the batch cost (the very first is
-skipped: it pays for lazy initialisation), each finished epoch gives both the batch cost
-and what the epoch spent outside batches (validation, checkpointing), and the plan is
-redone after every epoch. Rank 0 decides and broadcasts, so every rank stops at the same
-step (none stops alone and hangs the others). Per-step LR schedules that know their length
-are re-planned to end at the planned step, so a cosine still reaches its floor. A hard
-limit stops a run whose estimates were wrong. ``clock="cpu"`` budgets this process's CPU
-time instead of wall time: the fair measure on a machine shared with other jobs.
+skipped: it pays for lazy initialisation), Lightning's sanity check gives a first
+validation cost (its batches scaled to the whole validation set), each finished epoch
+gives both the batch cost and what the epoch spent outside batches (validation,
+checkpointing), and the plan is redone after every epoch. Rank 0 decides and broadcasts,
+so every rank stops at the same step (none stops alone and hangs the others). Per-step LR
+schedules that know their length are re-planned to end at the planned step, so a cosine
+still reaches its floor. A hard limit stops a run whose estimates were wrong.
+``clock="cpu"`` budgets this process's CPU time instead of wall time: the fair measure on
+a machine shared with other jobs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import time
 
 import pytorch_lightning as pl
 
-_VAL_OVERHEAD = 0.2  # first guess of (validation + epoch end) / epoch training time
+_VAL_OVERHEAD = 0.2  # guess of (validation + epoch end) / epoch training, without a sanity check
 _HARD_STOP_EVERY = 10  # batches between checks of the hard limit (a broadcast under DDP)
 CLOCKS = ("wall", "cpu")  # cpu: this process's CPU time (fair on a shared machine)
 
@@ -103,8 +105,22 @@ class TimeBudgetCallback(pl.Callback):
         self.epoch_costs: list[tuple[float, float]] = []  # (per batch, outside batches) in s
         self.stop_after_batches: int | None = None
         self._cap: int | None = None  # the trainer's own limit, read before the first plan
+        self._sanity_start: float | None = None
+        self.validation_estimate_s: float | None = None  # from the sanity check
 
     # -- measurements ------------------------------------------------------------------
+    def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._sanity_start = self._now()
+
+    def on_sanity_check_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """A whole validation pass costs (sanity batches' time / count) x all batches."""
+        if self._sanity_start is None:
+            return
+        seen = sum(trainer.num_sanity_val_batches)
+        total = sum(trainer.num_val_batches)
+        if seen > 0 and math.isfinite(total):
+            self.validation_estimate_s = (self._now() - self._sanity_start) / seen * total
+
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.start = self._now()
 
@@ -126,8 +142,7 @@ class TimeBudgetCallback(pl.Callback):
         if not self.epoch_costs and len(self._batch_times) == self.benchmark_steps + 1:
             timed = self._batch_times[1:]
             batch_s = sum(timed) / len(timed)
-            guess = batch_s * (epoch_length(trainer) or 0) * _VAL_OVERHEAD
-            self._plan(trainer, batch_s, guess if validates(trainer) else 0.0, done)
+            self._plan(trainer, batch_s, self._first_validation_guess(trainer, batch_s), done)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.start is None or self._epoch_batches == 0:
@@ -142,6 +157,14 @@ class TimeBudgetCallback(pl.Callback):
             self._plan(trainer, batch_s, outside_s, batches_done(trainer))
 
     # -- decisions ---------------------------------------------------------------------
+    def _first_validation_guess(self, trainer: pl.Trainer, batch_s: float) -> float:
+        """Validation cost before any epoch ended: the sanity check's, else a rule of thumb."""
+        if not validates(trainer):
+            return 0.0
+        if self.validation_estimate_s is not None:
+            return self.validation_estimate_s
+        return batch_s * (epoch_length(trainer) or 0) * _VAL_OVERHEAD
+
     def _stop_if_over(self, trainer: pl.Trainer) -> None:
         """Safety net for wrong estimates: stop at the hard limit (same step on all ranks)."""
         over = self.start is not None and self._now() - self.start > self.hard_limit_s

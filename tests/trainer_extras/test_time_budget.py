@@ -2,6 +2,7 @@
 
 import time
 
+import pytest
 import pytorch_lightning as pl
 import torch
 
@@ -79,6 +80,16 @@ def clocked_budget(seconds: float, clock: FakeClock, **kwargs) -> TimeBudgetCall
     return budget
 
 
+def record_plans(plan, budget: TimeBudgetCallback, plans: list[int]):
+    """Wraps ``budget._plan`` to record each decision."""
+
+    def recording(*args, **kwargs):
+        plan(*args, **kwargs)
+        plans.append(budget.stop_after_batches)
+
+    return recording
+
+
 def test_budget_stops_at_the_planned_step_validates_it_and_ends_the_schedule(tmp_path):
     clock = FakeClock()
     budget = clocked_budget(4.01, clock, benchmark_steps=4, safety=1.0)
@@ -86,7 +97,11 @@ def test_budget_stops_at_the_planned_step_validates_it_and_ends_the_schedule(tmp
     trainer = quiet_trainer(tmp_path, max_epochs=1000, callbacks=[budget, validations])
     # 8 batches of 0.05 s per epoch, validation 2 batches = 0.2 s. The largest stop that
     # fits 4.01 s: 52 batches (2.6 s) + 6 epoch-end validations + 1 final (1.4 s) = 4.0 s.
+    plans = []
+    budget._plan = record_plans(budget._plan, budget, plans)
     trainer.fit(ClockedModel(clock), train_dataloaders=loader(), val_dataloaders=loader(16))
+    assert budget.validation_estimate_s == pytest.approx(0.2)  # from the 2 sanity batches
+    assert plans[0] == 52  # so the first plan, from 4 batches, was already right
     assert budget.stop_after_batches == 52
     assert trainer.global_step == 52  # stopped there, inside epoch 7
     assert validations.steps == [8, 16, 24, 32, 40, 48, 52]  # the final weights validated
