@@ -21,6 +21,9 @@ from corejob.sweep import ActionKind, Cell, CellView, failure_retryable, outcome
 
 Job = dict[str, Any]
 DELETE_WAIT_S = 120
+# A job we created but the watch has not shown after this long is asked for directly:
+# if it is gone (deleted before the watch saw it), the cell is over, not "in flight".
+UNSEEN_GRACE_S = 30.0
 
 
 class PollingTracker:
@@ -66,6 +69,7 @@ class SweepRun:
     seen: set[str] = field(default_factory=set)
     replaced_uids: set[str] = field(default_factory=set)
     retryable_by_uid: dict[str, bool] = field(default_factory=dict)  # pods listed once per job
+    submitted_at: dict[str, float] = field(default_factory=dict)  # name -> time.monotonic()
 
     def name(self, cell: Cell) -> str:
         return self.jobs[cell]["metadata"]["name"]
@@ -82,7 +86,10 @@ def cell_views(run: SweepRun, observed: dict[str, Job], backend: Backend) -> lis
             run.seen.add(name)
         state = summarize(job).state if job else None
         if job is None and run.attempts.get(cell) and name not in run.seen:
-            state = JobState.UNKNOWN  # created by us, not observed yet: in flight
+            if vanished_unseen(run, backend, name):
+                run.seen.add(name)  # missing from now on: the plan leaves it alone
+            else:
+                state = JobState.UNKNOWN  # created by us, not observed yet: in flight
         retryable = False
         if state == JobState.FAILED and job is not None:
             uid = job["metadata"].get("uid") or name
@@ -96,6 +103,15 @@ def cell_views(run: SweepRun, observed: dict[str, Job], backend: Backend) -> lis
             )
         )  # fmt: skip
     return views
+
+
+def vanished_unseen(run: SweepRun, backend: Backend, name: str) -> bool:
+    """True when a job we created was never observed and, asked directly, no longer exists
+    (deleted before the watch saw it: without this the sweep would wait for it forever)."""
+    since = run.submitted_at.get(name)
+    if since is None or time.monotonic() - since < UNSEEN_GRACE_S:
+        return False
+    return backend.get(name) is None
 
 
 def job_failure_retryable(backend: Backend, job: Job) -> bool:
@@ -130,6 +146,7 @@ def execute(
             print(f"  submit  {action.name} ({action.cell})", file=out)
         backend.submit(run.jobs[action.cell])
         run.attempts[action.cell] = action.attempt
+        run.submitted_at[action.name] = time.monotonic()
         run.created.append(action.name)
 
 
