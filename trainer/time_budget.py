@@ -130,7 +130,8 @@ class TimeBudgetCallback(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         now = self._now()
-        if self._last_batch_end is not None and not self.epoch_costs:
+        benchmarking = not self.epoch_costs and len(self._batch_times) <= self.benchmark_steps
+        if benchmarking and self._last_batch_end is not None:
             self._batch_times.append(now - self._last_batch_end)  # data loading included
         self._last_batch_end = self._epoch_train_end = now
         self._epoch_batches += 1
@@ -139,7 +140,7 @@ class TimeBudgetCallback(pl.Callback):
             trainer.should_stop = True  # Lightning validates at this step, then stops
         elif batch_idx % _HARD_STOP_EVERY == _HARD_STOP_EVERY - 1:
             self._stop_if_over(trainer)
-        if not self.epoch_costs and len(self._batch_times) == self.benchmark_steps + 1:
+        if benchmarking and len(self._batch_times) == self.benchmark_steps + 1:
             timed = self._batch_times[1:]
             batch_s = sum(timed) / len(timed)
             self._plan(trainer, batch_s, self._first_validation_guess(trainer, batch_s), done)
