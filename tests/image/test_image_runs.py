@@ -48,15 +48,21 @@ def test_oci_labels_name_source_revision_and_version(trainer_image: TrainerImage
     assert labels["org.opencontainers.image.source"]
 
 
+# Paths inside the image (never the host's) where a build would leave caches or sources:
+# pip and apt caches, and the Dockerfile's bind-mount targets for sources and wheels.
+BUILD_LEFTOVERS_IN_IMAGE = (
+    "/root/.cache", "/tmp/.cache", "/var/lib/apt/lists/deb*", "/src", "/wheels",
+)  # fmt: skip
+
+
 def test_final_stage_has_no_compilers_package_tools_or_caches(
     trainer_image: TrainerImage,
 ) -> None:
-    # Every path below is inside the image (its root user's cache, build mounts), not the host.
     script = (
         "for tool in gcc cc g++ make pip pip3; do "
         "  command -v $tool >/dev/null && echo found:$tool; done; "
         "python3 -c 'import pip' 2>/dev/null && echo found:pip-module; "
-        "for d in /root/.cache /tmp/.cache /var/lib/apt/lists/deb* /src /wheels; do "
+        f"for d in {' '.join(BUILD_LEFTOVERS_IN_IMAGE)}; do "
         "  [ -e $d ] && echo found:$d; done; "
         "echo checked"
     )
