@@ -74,7 +74,7 @@ SPEC_OPTS = --workers $(WORKERS) --gpus $(GPUS) $(if $(IMAGE),--image $(IMAGE)) 
 # Without a cluster (the local backends) `make submit` waits for the job and ends with the
 # results table. Evaluated in the recipe, after the venv exists.
 ON_CLUSTER = $(if $(BACKEND),$(filter kubernetes,$(BACKEND)),$(shell $(BIN)/python -c \
-  'from corejob.kube.config import cluster_configured as c; print("1" if c() else "")'))
+  'from corejob.backends.kubernetes.config import cluster_configured as c; print("1" if c() else "")'))
 SUBMIT_WAITS = $(if $(DRY_RUN),,$(or $(WAIT),$(if $(ON_CLUSTER),,1)))
 # On a workstation the job gets a wall-clock budget (minutes) unless TIME_BUDGET= or SET= says
 # otherwise; on a cluster the chart's values decide.
@@ -105,20 +105,19 @@ results: $(STAMP) ## model x dataset table + results.{csv,json,png} [SWEEP=]
 	  --plot results.png $(CLI_OPTS)
 
 # ---- chart (charts/corejob/README.md) -----------------------------------------------------
-NPROC ?= 1
+NPROC ?=
 VALUES ?=
-CHART_IMAGE := $(if $(IMAGE),--image $(IMAGE),--set-string image.repository=localhost/corejob-trainer)
 
-render: $(STAMP) ## print the PyTorchJob the chart renders: make render MODEL=res_small WORKERS=3
-	@$(BIN)/python -m corejob.render $(if $(VALUES),-f $(VALUES)) \
-	  --set-string model=$(MODEL),dataset=$(DATASET) \
-	  --set workers=$(WORKERS),gpusPerReplica=$(GPUS),nprocPerNode=$(NPROC) \
-	  $(CHART_IMAGE) $(if $(NAMESPACE),--namespace $(NAMESPACE))
+# The same command line as `corejob render` (one renderer, Helm's value options): the output
+# is byte-identical for the same inputs (tests/corejob/test_cli_render.py).
+render: $(STAMP) ## print the job the chart renders: make render MODEL=res_small WORKERS=3 [VALUES=f.yaml SET=k=v NPROC=2]
+	@$(BIN)/corejob render --model $(MODEL) --dataset $(DATASET) $(SPEC_OPTS) \
+	  $(if $(VALUES),-f $(VALUES)) $(if $(NPROC),--set nprocPerNode=$(NPROC)) $(CLI_OPTS)
 
 manifests: $(STAMP) ## regenerate the golden chart renders in manifests/examples/
 	@set -e; for values in manifests/examples/values/*.yaml; do \
 	  out=manifests/examples/$$(basename $$values); \
-	  $(BIN)/python -m corejob.render --example $$values > $$out.tmp || { rm -f $$out.tmp; exit 1; }; \
+	  $(BIN)/python -m corejob.job.examples $$values > $$out.tmp || { rm -f $$out.tmp; exit 1; }; \
 	  mv $$out.tmp $$out; echo "wrote $$out"; \
 	done
 

@@ -43,13 +43,13 @@ def finish_jobs_later(cluster: Any, names: list[str]) -> threading.Thread:
 
 
 def submit_jobs(backend: Any, sweep: str, namespace: str) -> tuple[list[str], float]:
-    from corejob.jobspec import JobRequest, build_job
+    from corejob.job.spec import JobRequest, build_job
 
     started = time.perf_counter()
     names = []
     for seed in range(JOBS):
         request = JobRequest("res_small", "synthetic_tiny", sweep=sweep,
-                             overrides={"trainer": {"seed": seed}})  # fmt: skip
+                             values={"trainer": {"seed": seed}})  # fmt: skip
         names.append(backend.submit(build_job(request, namespace)).name)
     return names, time.perf_counter() - started
 
@@ -61,7 +61,7 @@ def requests_during(cluster: Any, action: Any) -> int:
 
 
 def track_with_watch(backend: Any, sweep: str, names: list[str]) -> None:
-    from corejob.jobstate import LABEL_SWEEP, summarize
+    from corejob.job.state import LABEL_SWEEP, summarize
 
     def all_finished(jobs: dict[str, Any]) -> bool:
         return all(name in jobs and summarize(jobs[name]).state.finished for name in names)
@@ -83,7 +83,7 @@ def track_with_sdk_pollers(kubeconfig: Path, namespace: str, names: list[str]) -
 
 
 def run() -> list[dict[str, Any]]:
-    from corejob.backends.kubernetes import KubernetesBackend
+    from corejob.backends.kubernetes.backend import KubernetesBackend
     from tests.support.kube_cluster import fake_cluster
 
     previous = os.environ.get("KUBECONFIG")

@@ -51,7 +51,7 @@ def _settings(steps: int) -> Any:
 
 def _datamodule_and_model(args: Any) -> tuple[Any, Any]:
     from trainer import run
-    from trainer.model_config import load_model_config
+    from trainer.models.config import load_model_config
 
     config = run._dataset_config(args)
     datamodule = run._datamodule(args, config)
@@ -77,9 +77,10 @@ class StepClock(pl.Callback):
 
 def _runtime_trainer(args: Any, run_dir: Path, clock: StepClock, steps: int) -> pl.Trainer:
     """Our trainer as ``trainer.run`` builds it, minus epoch-end checkpointing/validation."""
-    from trainer import distributed, run
-    from trainer.callbacks import EpochHeartbeat, PreemptionCheckpoint
-    from trainer.preemption import SigtermFlag
+    from trainer import run
+    from trainer.callbacks.heartbeat import EpochHeartbeat, PreemptionCheckpoint
+    from trainer.contract import distributed
+    from trainer.contract.preemption import SigtermFlag
 
     layout = distributed.distributed_layout({}, "cpu")
     kwargs = run.trainer_arguments(args, layout, "cpu")

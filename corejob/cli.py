@@ -20,18 +20,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from corejob import __version__
 from corejob.backends import make_backend
-from corejob.backends.base import Backend, BackendError
+from corejob.backends.base import Backend
 from corejob.errors import (
+    CorejobError,
     ExitCode,
     JobFailedError,
     JobNotFoundError,
     PendingTimeoutError,
     UsageError,
 )
-from corejob.jobspec import JobRequest, build_job, lint_job, parse_set
-from corejob.jobstate import LABEL_CONFIG_HASH, LABEL_SWEEP, JobState, summarize
-from corejob.status_table import (
+from corejob.job.spec import JobRequest, build_job, lint_job
+from corejob.job.state import LABEL_CONFIG_HASH, LABEL_SWEEP, JobState, summarize
+from corejob.job.values import ValueSources, values_from_sources
+from corejob.results.status_table import (
     PENDING_STATES,
     format_rows,
     is_stuck,
@@ -52,9 +55,26 @@ def job_options(parser: argparse.ArgumentParser, grid: bool = False) -> None:
     parser.add_argument("--workers", type=int, help="worker replicas besides the master")
     parser.add_argument("--gpus", type=int, help="GPUs per replica (nvidia.com/gpu)")
     parser.add_argument("--image", help="trainer image (default localhost/corejob-trainer:<v>)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="chart value, e.g. trainer.maxEpochs=5 (repeatable)")  # fmt: skip
+    values_options(parser)
     parser.add_argument("--dry-run", action="store_true", help="print the job(s), submit nothing")
+
+
+def values_options(parser: argparse.ArgumentParser) -> None:
+    """Helm's value options, with Helm's meaning and order (corejob.job.values)."""
+    group = parser.add_argument_group("chart values (as in helm install; later wins)")
+    group.add_argument("-f", "--values", action="append", default=[], metavar="FILE",
+                       help="values YAML file (repeatable)")  # fmt: skip
+    group.add_argument("--set-json", action="append", default=[], metavar="KEY=JSON",
+                       help='e.g. trainer.extraArgs=\'["--seed","3"]\'')  # fmt: skip
+    group.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="e.g. trainer.maxEpochs=5,trainer.extraArgs={--seed,3}")  # fmt: skip
+    group.add_argument("--set-string", action="append", default=[], metavar="KEY=VALUE",
+                       help="values stay strings, e.g. nodeSelector.rev=2")  # fmt: skip
+
+
+def value_sources(args: argparse.Namespace) -> ValueSources:
+    return ValueSources(tuple(args.values), tuple(args.set_json), tuple(args.set),
+                        tuple(args.set_string))  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="corejob", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"corejob {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     submit = commands.add_parser("submit", parents=[common], help="submit one training job")
@@ -112,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 def select_backend(args: argparse.Namespace) -> Backend:
     name = args.backend
     if name is None:
-        from corejob.kube.config import cluster_configured
+        from corejob.backends.kubernetes.config import cluster_configured
 
         name = "kubernetes" if cluster_configured(args.context) else "local"
         if name == "local":
@@ -126,7 +147,7 @@ def job_request(
     args: argparse.Namespace, model: str, dataset: str, sweep: str | None = None
 ) -> JobRequest:
     return JobRequest(model, dataset, args.workers, args.gpus, args.image, sweep,
-                      parse_set(args.set))  # fmt: skip
+                      values_from_sources(value_sources(args)))  # fmt: skip
 
 
 def duration_arg(text: str | None, flag: str) -> float | None:
@@ -139,7 +160,7 @@ def duration_arg(text: str | None, flag: str) -> float | None:
 
 
 def print_yaml(jobs: list[dict[str, Any]]) -> None:
-    from corejob.render import job_to_yaml
+    from corejob.job.render import job_to_yaml
 
     print("---\n".join(job_to_yaml(job) for job in jobs), end="")
 
@@ -150,8 +171,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def lint(backend: Backend, job: dict[str, Any]) -> None:
-    node_gpus = getattr(backend, "node_gpus", None)
-    errors, warnings = lint_job(job, node_gpus() if node_gpus else None)
+    errors, warnings = lint_job(job, backend.node_gpus())
     for warning in warnings:
         print(f"corejob: warning: {warning}", file=sys.stderr)
     if errors:
@@ -162,13 +182,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
     pending_timeout = duration_arg(args.pending_timeout, "--pending-timeout")
     backend = select_backend(args)
     request = job_request(args, args.model, args.dataset)
-    job = build_job(request, getattr(backend, "namespace", None))
+    job = build_job(request, backend.namespace)
     if args.dry_run:
         print_yaml([job])
         return ExitCode.OK
     lint(backend, job)
     outcome = backend.submit(job)
-    where = f" in namespace {backend.namespace}" if hasattr(backend, "namespace") else ""
+    where = f" in namespace {backend.namespace}" if backend.namespace else ""
     if outcome.created:
         print(f"created job {outcome.name}{where} ({backend.name})")
     else:
@@ -204,11 +224,9 @@ def announce_on_interrupt(name: str) -> Iterator[None]:
 
 
 def wait_for(backend: Backend, job: dict[str, Any], pending_timeout: float | None) -> int:
-    from corejob.sweep_runner import open_tracker
-
     name = job["metadata"]["name"]
     selector = {LABEL_CONFIG_HASH: job["metadata"]["labels"][LABEL_CONFIG_HASH]}
-    with open_tracker(backend, selector, 2.0) as tracker, announce_on_interrupt(name):
+    with backend.track(selector) as tracker, announce_on_interrupt(name):
         while True:
             current = tracker.snapshot().get(name) or backend.get(name)
             if current is None:
@@ -227,19 +245,18 @@ def wait_for(backend: Backend, job: dict[str, Any], pending_timeout: float | Non
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from corejob.sweep import grid, split_list, sweep_id
-    from corejob.sweep_runner import SweepRun, run_sweep
+    from corejob.sweep.plan import grid, split_list, sweep_id
+    from corejob.sweep.runner import SweepRun, run_sweep
 
     models, datasets = split_list(args.models), split_list(args.datasets)
     if not models or not datasets:
         raise UsageError("--models and --datasets each need at least one name (a,b,c)")
     if args.max_parallel < 1 or args.retries < 0:
         raise UsageError("--max-parallel must be >= 1 and --retries >= 0")
-    key = [*args.set, f"w={args.workers}", f"g={args.gpus}", f"i={args.image}"]
+    key = [*value_sources(args).key(), f"w={args.workers}", f"g={args.gpus}", f"i={args.image}"]
     sweep = args.name or sweep_id(models, datasets, key)
     backend = select_backend(args)
-    namespace = getattr(backend, "namespace", None)
-    jobs = {cell: build_job(job_request(args, cell.model, cell.dataset, sweep), namespace)
+    jobs = {cell: build_job(job_request(args, cell.model, cell.dataset, sweep), backend.namespace)
             for cell in grid(models, datasets)}  # fmt: skip
     if args.dry_run:
         print_yaml(list(jobs.values()))
@@ -326,7 +343,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from corejob import results
+    from corejob.results import collect as results
 
     backend = select_backend(args)
     rows, missing = results.collect(backend, {LABEL_SWEEP: args.sweep} if args.sweep else ALL_JOBS)
@@ -352,11 +369,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("corejob: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
-    except BackendError as error:
+    except CorejobError as error:
         if args.debug:
             raise
         print(f"corejob: error: {error}", file=sys.stderr)
-        return int(getattr(error, "exit_code", ExitCode.ERROR))
+        return int(error.exit_code)
     except Exception as error:
         if args.debug:
             raise

@@ -1,14 +1,13 @@
 """Failure kinds the CLI distinguishes, each with its own exit code (see ``corejob --help``).
 
 Every error a user can cause or meet is one of these; ``str()`` is the one-line message
-that the CLI prints (tracebacks only with ``--debug``).
+that the CLI prints (tracebacks only with ``--debug``). This module is the bottom layer of
+the controller: every other module may raise these, and it imports nothing of corejob.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
-
-from corejob.backends.base import BackendError
 
 
 class ExitCode(IntEnum):
@@ -29,8 +28,8 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # Ctrl-C
 
 
-class CorejobError(BackendError):
-    """Base of the typed failures; subclasses only pick the exit code."""
+class CorejobError(Exception):
+    """Base of the typed failures; ``str()`` is one line, subclasses only pick the exit code."""
 
     exit_code: int = ExitCode.ERROR
 

@@ -1,3 +1,5 @@
 """corejob trainer: multi-dataset models of visual cortex, trained with PyTorch Lightning."""
 
-__version__ = "0.1.0"
+from corejob import __version__
+
+__all__ = ["__version__"]

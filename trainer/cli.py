@@ -1,9 +1,9 @@
 """``corejob-train`` / ``python -m trainer``: the trainer's command line (docs/CONTRACT.md).
 
-Subcommands: ``train`` (the default when the first argument is an option, so the seed's
+Subcommands: ``train`` (the default when the first argument is an option, so VisionCore's
 ``train_ddp_multidataset.py`` command lines keep working), ``generate`` (synthetic
 sessions onto a data volume ahead of time) and ``plot`` (figures of a finished run).
-Errors become one line on stderr and an exit code from :mod:`trainer.exit_codes`; the
+Errors become one line on stderr and an exit code from :mod:`trainer.contract.exit_codes`; the
 traceback appears only with ``--debug``.
 """
 
@@ -16,11 +16,12 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
+from trainer.callbacks.wandb_logger import MODES as WANDB_MODES
+
 # Light imports only: the SIGTERM handler must be in place before torch loads (preemption).
-from trainer import exit_codes
-from trainer.errors import CorejobTrainError
-from trainer.preemption import Preempted, SigtermFlag
-from trainer.training_extras import add_extras_arguments
+from trainer.contract import exit_codes
+from trainer.contract.errors import CorejobTrainError
+from trainer.contract.preemption import Preempted, SigtermFlag
 
 PROG = "corejob-train"
 SUBCOMMANDS = ("train", "generate", "plot")
@@ -81,7 +82,7 @@ def _add_optim_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_runtime_args(parser: argparse.ArgumentParser) -> None:
-    from trainer.distributed import DEFAULT_DDP_TIMEOUT_S
+    from trainer.contract.distributed import DEFAULT_DDP_TIMEOUT_S
 
     group = parser.add_argument_group("runtime")
     group.add_argument("--dset_dtype", choices=DSET_DTYPES, default="uint8")
@@ -105,11 +106,57 @@ def _add_output_args(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto (CHECKPOINT_DIR/last.ckpt if present) | never | PATH",
     )
-    group.add_argument("--ckpt_path", default=None, help="resume from this checkpoint (seed name)")
+    group.add_argument(
+        "--ckpt_path", default=None, help="resume from this checkpoint (VisionCore's name)"
+    )
     group.add_argument(
         "--project_name", default=None, help="W&B project (default: $WANDB_PROJECT or corejob)"
     )
     group.add_argument("--experiment_name", default=None, help="W&B run name")
+
+
+def _add_feature_args(parser: argparse.ArgumentParser) -> None:
+    """Curriculum, fine-tuning, time budget and W&B (all off by default)."""
+    group = parser.add_argument_group("curriculum, fine-tuning, budget, logging")
+    group.add_argument(
+        "--enable_curriculum",
+        action="store_true",
+        help="contrast curriculum: high-contrast samples first, uniform after the warmup",
+    )
+    group.add_argument("--curriculum_warmup_steps", type=int, default=1000)
+    group.add_argument(
+        "--pretrained_checkpoint", default=None, help="checkpoint whose vision core to load"
+    )
+    group.add_argument("--freeze_vision", action="store_true", help="never train the core")
+    group.add_argument(
+        "--finetune_strategy",
+        default=None,
+        help="none | fixed (= --freeze_vision) | progressive | adaptive",
+    )
+    group.add_argument("--unfreeze_start_epoch", type=int, default=1)
+    group.add_argument("--unfreeze_every", type=int, default=1, help="epochs per stage")
+    group.add_argument("--unfrozen_lr_scale", type=float, default=0.1)
+    group.add_argument("--finetune_patience", type=int, default=2, help="adaptive: epochs")
+    group.add_argument(
+        "--time_budget_minutes",
+        type=float,
+        default=None,
+        help="minutes: measure step and validation costs, stop at the last step that fits",
+    )
+    group.add_argument(
+        "--time_budget_clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="cpu: count this process's CPU time (fair on a shared machine)",
+    )
+    group.add_argument(
+        "--wandb",
+        choices=WANDB_MODES,
+        default=None,
+        help="default: $WANDB_MODE, else online with an API key and offline without",
+    )
+    group.add_argument("--wandb_entity", default=None)
+    group.add_argument("--wandb_tags", nargs="*", default=None)
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -134,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_optim_args(train)
     _add_runtime_args(train)
     _add_output_args(train)
-    add_extras_arguments(train)
+    _add_feature_args(train)
     generate = sub.add_parser("generate", help="generate missing synthetic sessions")
     _add_data_args(generate)
     plot = sub.add_parser("plot", help="PNGs of training curves and receptive fields of a run")
@@ -190,7 +237,7 @@ def _exit_code_for(error: BaseException, debug: bool) -> int:
     if isinstance(error, KeyboardInterrupt):
         _report("interrupted", debug)
         return 128 + signal.SIGINT
-    from trainer.distributed import is_communication_failure
+    from trainer.contract.distributed import is_communication_failure
 
     if is_communication_failure(error):
         first = (str(error).strip().splitlines() or [""])[0]

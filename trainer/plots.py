@@ -24,7 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from trainer.errors import ConfigError
+from trainer.contract.errors import ConfigError
 
 MAX_UNITS = 8
 NOISE_SAMPLES = 128
@@ -163,7 +163,7 @@ def plot_receptive_fields(run_dir: Path, out: Path, data_root: str | None) -> li
     if checkpoint is None:
         return []
     from trainer.data.config import DatasetConfig
-    from trainer.module import MultiDatasetModel
+    from trainer.models.lightning_module import MultiDatasetModel
 
     model = MultiDatasetModel.load_from_corejob_checkpoint(checkpoint)
     if not model.dataset_config:

@@ -15,24 +15,30 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor
 from pytorch_lightning.loggers import CSVLogger
 
-from trainer import distributed
-from trainer.callbacks import DivergenceGuard, EpochHeartbeat, PreemptionCheckpoint
-from trainer.errors import ConfigError
-from trainer.preemption import SigtermFlag
-from trainer.results import (
+from trainer.callbacks.checkpointing import (
+    LAST_CKPT,
+    MONITOR,
+    PreemptionCheckpoint,
+    model_checkpoint,
+)
+from trainer.callbacks.divergence import DivergenceGuard
+from trainer.callbacks.heartbeat import EpochHeartbeat
+from trainer.callbacks.wandb_logger import wandb_loggers
+from trainer.contract import distributed
+from trainer.contract.errors import ConfigError
+from trainer.contract.preemption import SigtermFlag
+from trainer.contract.result import (
     build_result,
     clean_history,
+    config_label,
     emit_line,
     result_line,
     write_json_atomic,
 )
-from trainer.training_extras import extras_callbacks, extras_loggers, prepare_model
 
-MONITOR = "val_bps_overall"
-LAST_CKPT = "last.ckpt"
 WEIGHTS_LINE_PREFIX = "COREJOB_WEIGHTS "
 
 
@@ -72,42 +78,22 @@ def check_resume_compatible(checkpoint: Path, model_config: dict) -> None:
         )
 
 
-def config_label(name_or_path: str) -> str:
-    """``synthetic_tiny`` for a name, the file stem for a YAML path (used in results)."""
-    path = Path(name_or_path)
-    return path.stem if path.suffix in (".yaml", ".yml") else name_or_path
-
-
 def default_precision(accelerator: str) -> str:
     return "bf16-mixed" if accelerator == "gpu" else "32-true"
-
-
-def _checkpointing(args: argparse.Namespace, checkpoint_dir: Path) -> ModelCheckpoint:
-    """Top-k by ``val_bps_overall`` + ``last.ckpt``; only ``last.ckpt`` without validation."""
-    validates = args.limit_val_batches != 0
-    return ModelCheckpoint(
-        dirpath=checkpoint_dir,
-        filename="epoch{epoch:03d}-bps{val_bps_overall:.4f}" if validates else "epoch{epoch:03d}",
-        auto_insert_metric_name=False,
-        monitor=MONITOR if validates else None,
-        mode="max",
-        save_top_k=args.save_top_k if validates else 0,
-        save_last=True,
-        # After validation and after the heartbeat recorded the epoch into the history.
-        save_on_train_epoch_end=True,
-    )
 
 
 def build_callbacks(
     args: argparse.Namespace, checkpoint_dir: Path, sigterm: SigtermFlag
 ) -> tuple[list[pl.Callback], EpochHeartbeat]:
-    """Heartbeat/history, preemption, top-k + last checkpoints, LR monitor, early stopping."""
+    """Heartbeat/history, preemption, top-k + last checkpoints, LR monitor, early stopping,
+    then what the flags ask for: curriculum, fine-tuning, time budget (none by default)."""
     heartbeat = EpochHeartbeat()
+    validates = args.limit_val_batches != 0
     callbacks: list[pl.Callback] = [
         heartbeat,
         DivergenceGuard(),
         PreemptionCheckpoint(sigterm, checkpoint_dir / LAST_CKPT),
-        _checkpointing(args, checkpoint_dir),
+        model_checkpoint(checkpoint_dir, args.save_top_k, validates),
         LearningRateMonitor(logging_interval="epoch"),
     ]
     if args.early_stopping_patience and args.limit_val_batches != 0:
@@ -119,7 +105,34 @@ def build_callbacks(
                 min_delta=args.early_stopping_min_delta,
             )
         )
-    return callbacks, heartbeat
+    return callbacks + feature_callbacks(args), heartbeat
+
+
+def feature_callbacks(args: argparse.Namespace) -> list[pl.Callback]:
+    """Curriculum, fine-tuning and time-budget callbacks, when their flags are set."""
+    from trainer.callbacks.curriculum import CurriculumCallback
+    from trainer.callbacks.finetune import FinetuneCallback, settings_from_args
+    from trainer.callbacks.time_budget import TimeBudgetCallback
+
+    callbacks: list[pl.Callback] = []
+    if getattr(args, "enable_curriculum", False):
+        callbacks.append(CurriculumCallback())
+    settings = settings_from_args(args)
+    if settings.strategy != "none":
+        callbacks.append(FinetuneCallback(settings))
+    if getattr(args, "time_budget_minutes", None):
+        clock = getattr(args, "time_budget_clock", "wall")
+        callbacks.append(TimeBudgetCallback(args.time_budget_minutes, clock=clock))
+    return callbacks
+
+
+def load_pretrained(model: Any, args: argparse.Namespace) -> None:
+    """``--pretrained_checkpoint``: every rank reads the same file (no broadcast needed)."""
+    if getattr(args, "pretrained_checkpoint", None):
+        from trainer.models.pretrained import load_pretrained_core
+
+        report = load_pretrained_core(model.model.core, args.pretrained_checkpoint)
+        print(report.summary(args.pretrained_checkpoint), flush=True)
 
 
 def trainer_arguments(
@@ -183,8 +196,8 @@ def _datamodule(args: argparse.Namespace, config: Any) -> Any:
 def _model(
     args: argparse.Namespace, model_config: dict, sessions: list[Any], dataset_config: Any
 ) -> Any:
-    from trainer.module import MultiDatasetModel
-    from trainer.optim import OptimSettings
+    from trainer.models.lightning_module import MultiDatasetModel
+    from trainer.optim.optimizer import OptimSettings
 
     optim = OptimSettings(
         learning_rate=args.learning_rate,
@@ -215,7 +228,7 @@ def generate(args: argparse.Namespace) -> None:
 def train(args: argparse.Namespace, sigterm: SigtermFlag) -> dict[str, Any] | None:
     """Run one training job; rank 0 returns (and prints) the result object."""
     started = time.perf_counter()
-    from trainer.model_config import load_model_config
+    from trainer.models.config import load_model_config
 
     # Both configs first: a typo must fail in a second, before any data is generated.
     model_config = load_model_config(args.model_config)
@@ -233,12 +246,11 @@ def train(args: argparse.Namespace, sigterm: SigtermFlag) -> dict[str, Any] | No
     datamodule.prepare_data()
     datamodule.setup("fit")
     model = _model(args, model_config, datamodule.sessions_info, dataset_config)
-    prepare_model(model, args)  # issue 3: --pretrained_checkpoint
+    load_pretrained(model, args)
 
     callbacks, heartbeat = build_callbacks(args, checkpoint_dir, sigterm)
-    callbacks += extras_callbacks(args)  # curriculum, fine-tuning, time budget
     loggers = [CSVLogger(save_dir=run_dir, name="", version="")]
-    loggers += extras_loggers(args, run_dir, layout.rank)  # W&B on rank 0 unless disabled
+    loggers += wandb_loggers(args, run_dir, layout.rank)  # rank 0 unless disabled
     trainer = pl.Trainer(
         **trainer_arguments(args, layout, accelerator),
         callbacks=callbacks,
@@ -259,6 +271,8 @@ def _report(
     started: float,
 ) -> dict[str, Any] | None:
     """Every rank prints its weights digest; rank 0 writes metrics and the result line."""
+    from trainer.models.bits_per_spike import oracle_bps
+
     run_dir = Path(args.run_dir)
     digest = weights_digest(model)
     emit_line(f"{WEIGHTS_LINE_PREFIX}rank={trainer.global_rank} sha256={digest}")
@@ -280,7 +294,7 @@ def _report(
         "weights_sha256": digest,
         "run_dir": str(run_dir),
     }
-    oracle = datamodule.oracle_bps() if hasattr(datamodule, "oracle_bps") else None
+    oracle = oracle_bps(datamodule)
     sessions = [info.name for info in datamodule.sessions_info]
     result = build_result(
         history=heartbeat.history, sessions=sessions, run=run_facts, oracle=oracle

@@ -13,9 +13,9 @@ from typing import Any
 from corejob.backends.base import Backend
 
 BACKENDS: dict[str, str] = {
-    "kubernetes": "corejob.backends.kubernetes:KubernetesBackend",
-    "local": "corejob.backends.local:LocalBackend",
-    "container": "corejob.backends.container:ContainerBackend",
+    "kubernetes": "corejob.backends.kubernetes.backend:KubernetesBackend",
+    "local": "corejob.backends.local.backend:LocalBackend",
+    "container": "corejob.backends.container.backend:ContainerBackend",
 }
 
 

@@ -1,18 +1,20 @@
-"""The interface every backend implements, so that the CLI and sweeps are backend-agnostic."""
+"""The interface every backend implements, so that the CLI and sweeps are backend-agnostic.
+
+Everything the CLI or the sweep loop asks of a backend is a method here; a capability a
+backend lacks has an explicit neutral answer (``node_gpus() -> None``: unknown), never a
+missing attribute probed with ``getattr``.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from corejob.jobstate import JobSummary
+from corejob.job.state import JobSummary
 
-
-class BackendError(Exception):
-    """A user-facing failure of a backend; ``str()`` is one line, ``exit_code`` is for the CLI."""
-
-    exit_code = 1
+Job = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -24,20 +26,38 @@ class SubmitOutcome:
     summary: JobSummary
 
 
+class JobTracker(Protocol):
+    """A context manager that keeps a current view of the jobs matching one selector."""
+
+    def __enter__(self) -> JobTracker: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def snapshot(self) -> dict[str, Job]:
+        """``name -> job`` as last observed."""
+        ...
+
+    def wait_for_change(self, timeout_s: float) -> set[str]:
+        """Block until a job changed or ``timeout_s`` passed; the names seen changing."""
+        ...
+
+
 class Backend(Protocol):
-    """Operations on PyTorchJob objects rendered by the chart (``corejob.render``)."""
+    """Operations on the job objects rendered by the chart (``corejob.job.render``)."""
 
     name: str
+    #: Where jobs live on a cluster; None for the backends that run on this machine.
+    namespace: str | None
 
-    def submit(self, job: dict[str, Any]) -> SubmitOutcome:
+    def submit(self, job: Job) -> SubmitOutcome:
         """Create the job unless one with the same name exists (then report that one)."""
         ...
 
-    def get(self, name: str) -> dict[str, Any] | None:
+    def get(self, name: str) -> Job | None:
         """The job object with an operator-shaped ``status``, or None when absent."""
         ...
 
-    def list(self, selector: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    def list(self, selector: dict[str, str] | None = None) -> list[Job]:
         """Job objects whose labels match every ``selector`` item."""
         ...
 
@@ -63,3 +83,37 @@ class Backend(Protocol):
     def explain(self, name: str) -> list[str]:
         """Plain-words reasons why a job is not running yet (pending pods, events)."""
         ...
+
+    def track(self, selector: dict[str, str], poll_s: float = 2.0) -> JobTracker:
+        """A tracker of the jobs matching ``selector`` (a watch where the backend has one)."""
+        ...
+
+    def exit_codes(self, name: str) -> list[int]:
+        """Non-zero exit codes of the job's trainer containers (current or last run)."""
+        ...
+
+    def node_gpus(self) -> list[int] | None:
+        """Allocatable GPUs per node, or None when unknown (no nodes to ask, or not allowed)."""
+        ...
+
+
+class PollingTracker:
+    """A :class:`JobTracker` for backends without watches: lists every ``interval_s``."""
+
+    def __init__(self, backend: Backend, selector: dict[str, str], interval_s: float = 2.0):
+        self.backend = backend
+        self.selector = selector
+        self.interval_s = interval_s
+
+    def __enter__(self) -> PollingTracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def snapshot(self) -> dict[str, Job]:
+        return {job["metadata"]["name"]: job for job in self.backend.list(self.selector)}
+
+    def wait_for_change(self, timeout_s: float) -> set[str]:
+        time.sleep(min(timeout_s, self.interval_s))
+        return set()

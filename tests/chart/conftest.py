@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from corejob.render import merge_values, render_job
+from corejob.job.render import render_job
+from corejob.job.values import merge_values
 
 BASE_VALUES: dict[str, Any] = {
     "model": "res_small",

@@ -1,4 +1,4 @@
-"""The chart as a package: lint clean, NOTES, the test hook, `make render`, the README."""
+"""The chart as a package: lint clean, NOTES, the test hook, the README."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from corejob.render import chart_dir, parse_documents, render_job, render_manifests
-from corejob.validation import validate_job
+from corejob.job.render import chart_dir, parse_documents, render_job, render_manifests
 from tests.chart.conftest import values
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,8 +46,8 @@ def test_chart_dir_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
 def test_render_and_validate_do_not_import_torch() -> None:
     """The controller runs on laptops without the trainer's dependencies."""
     code = (
-        "import sys; from corejob.render import render_job; "
-        "from corejob.validation import validate_job; "
+        "import sys; from corejob.job.render import render_job; "
+        "from corejob.job.validation import validate_job; "
         "job = render_job({'model': 'm', 'dataset': 'd', 'image': {'repository': 'r'}}); "
         "assert validate_job(job) == []; "
         "assert 'torch' not in sys.modules and 'trainer' not in sys.modules"
@@ -113,52 +112,6 @@ def test_pod_templates_are_valid_core_pods() -> None:
         pod = {"apiVersion": "v1", "kind": "Pod", **replica["template"]}
         pod["metadata"] = {**pod["metadata"], "name": "pod"}
         kubernetes_validate.validate(pod, "1.35.0", strict=True)
-
-
-def test_make_render_prints_a_valid_job() -> None:
-    make = shutil.which("make")
-    assert make, "make is needed for the Makefile targets"
-    result = subprocess.run(
-        [
-            make,
-            "-s",
-            "render",
-            "MODEL=res_small",
-            "WORKERS=3",
-            "STAMP=",
-            f"BIN={Path(sys.executable).parent}",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    job = yaml.safe_load(result.stdout)
-    assert job["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 3
-    assert validate_job(job) == []
-
-
-def test_render_cli_reports_bad_values_in_one_line() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "corejob.render",
-            "--set-string",
-            "model=res_small",
-            "--set",
-            "workers=-1",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "error: invalid chart values: at '/workers': minimum: got -1, want 0"
-    ]
 
 
 def schema_paths(schema: dict[str, Any], prefix: str = "") -> list[str]:

@@ -12,8 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from corejob.render import example_text
-from corejob.validation import validate_job
+from corejob.job.examples import example_text
+from corejob.job.validation import validate_job
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"

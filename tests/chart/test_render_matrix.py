@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from corejob.validation import validate_job
+from corejob.job.validation import validate_job
 from tests.chart.conftest import container, env_of, pod_spec, render
 
 MATRIX: dict[str, dict[str, Any]] = {
@@ -275,7 +275,7 @@ def test_image_tag_digest_and_default() -> None:
 
 
 def test_namespace_only_when_given(base_values: dict[str, Any]) -> None:
-    from corejob.render import render_job
+    from corejob.job.render import render_job
 
     assert "namespace" not in render_job(base_values)["metadata"]
     assert render_job(base_values, namespace="lab")["metadata"]["namespace"] == "lab"

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from corejob import validation
-from corejob.validation import strict_schema, validate_job
+from corejob.job import validation
+from corejob.job.validation import strict_schema, validate_job
 from tests.chart.conftest import render
 
 
@@ -125,7 +125,7 @@ def test_strict_schema_keeps_maps_and_preserved_objects_open() -> None:
 
 
 def test_crd_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    repo = Path(validation.__file__).resolve().parents[1]
+    repo = Path(validation.__file__).resolve().parents[2]
     vendored = repo / "manifests" / "crds" / validation.CRD_FILE
     assert vendored.is_file()
     monkeypatch.setenv(validation.CRD_PATH_ENV, str(vendored))
@@ -135,7 +135,7 @@ def test_crd_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_vendored_crd_matches_shared_copy() -> None:
-    repo = Path(validation.__file__).resolve().parents[1]
+    repo = Path(validation.__file__).resolve().parents[2]
     shared = repo.parent / "shared" / "crds" / validation.CRD_FILE
     vendored = repo / "manifests" / "crds" / validation.CRD_FILE
     if shared.is_file():  # the shared copy exists in the team checkout, not in CI clones

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from corejob.render import RenderError, render_job
+from corejob.job.render import RenderError, render_job
 from tests.chart.conftest import render, values
 
 
@@ -91,6 +91,6 @@ def test_all_schema_violations_in_one_line() -> None:
     ],
 )
 def test_image_reference_to_values(reference: str, expected: dict[str, str]) -> None:
-    from corejob.render import image_values
+    from corejob.job.values import image_values
 
     assert image_values(reference) == expected

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from corejob.jobstate import RESULT_LINE_PREFIX
+from corejob.job.state import RESULT_LINE_PREFIX
 from tests.support.podman import TrainerImage
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]

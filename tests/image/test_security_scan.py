@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from corejob.render import render_job
+from corejob.job.render import render_job
 from tests.support.podman import REPO
 
 pytestmark = pytest.mark.slow

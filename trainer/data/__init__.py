@@ -1,9 +1,8 @@
 """Data side of the trainer: dataset configs, sessions on disk, datasets and the data module."""
 
-from trainer.data.collate import group_collate
+from trainer.data.batching import ShardedEvalSampler, ShardedTrainSampler, group_collate
 from trainer.data.config import DatasetConfig, SessionConfig, load_dataset_config
 from trainer.data.datamodule import MultiDatasetDM
-from trainer.data.samplers import ShardedEvalSampler, ShardedTrainSampler
 
 __all__ = [
     "DatasetConfig",

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
+from trainer.contract.errors import ConfigError
 from trainer.data.config_checks import check_parent, check_session
-from trainer.errors import ConfigError
 from trainer.synthetic.presets import GENERATOR_VERSION
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "datasets"
@@ -206,10 +206,10 @@ def load_dataset_config(
 
 
 def _extra_sections(parent: dict[str, Any], source: str) -> dict[str, Any]:
-    """Sections validated by their own modules (``augmentation``: ``trainer.augment``)."""
+    """Sections validated by their own modules (``augmentation``: ``trainer.data.augment``)."""
     if "augmentation" not in parent:
         return {}
-    from trainer.augment import AugmentationConfig
+    from trainer.data.augment import AugmentationConfig
 
     AugmentationConfig.from_dict(parent["augmentation"], source)
     return {"augmentation": copy.deepcopy(parent["augmentation"])}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from trainer.errors import ConfigError
+from trainer.contract.errors import ConfigError
 from trainer.synthetic.presets import STIM_TYPES, resolve_params
 
 PARENT_KEYS = {

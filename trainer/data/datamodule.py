@@ -11,24 +11,21 @@ from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
-import torch
 from torch.utils.data import DataLoader, Sampler
 
-from trainer.augment import AugmentationConfig, BatchAugmenter
-from trainer.curriculum import contrast_sampler_like
-from trainer.data.collate import group_collate
+from trainer.contract.errors import ConfigError
+from trainer.data.augment import AugmentationConfig, BatchAugmenter
+from trainer.data.batching import ShardedEvalSampler, ShardedTrainSampler, group_collate
 from trainer.data.config import DatasetConfig, load_dataset_config
+from trainer.data.curriculum import contrast_sampler_like
 from trainer.data.datasets import (
     MultiSessionDataset,
     SessionDataset,
+    SessionInfo,
     masked_mean_rates,
     split_by_trials,
 )
-from trainer.data.samplers import ShardedEvalSampler, ShardedTrainSampler
 from trainer.data.session_store import STIM_DTYPES, SessionArrays, ensure_stim_copy
-from trainer.errors import ConfigError
-from trainer.metrics import bps_sufficient_stats, mean_bps
-from trainer.sessions import SessionInfo
 from trainer.synthetic import generate_dataset
 
 
@@ -64,7 +61,7 @@ class MultiDatasetDM(pl.LightningDataModule):
         self.train_dataset: MultiSessionDataset | None = None
         self.val_dataset: MultiSessionDataset | None = None
         self.train_sampler: Sampler[int] | None = None  # the one the train loader iterates
-        # Issue 3 (trainer.curriculum / trainer.augment): off unless configured.
+        # Issue 3 (trainer.data.curriculum / trainer.data.augment): off unless configured.
         self.curriculum_warmup_steps = curriculum_warmup_steps
         self.augmentation = AugmentationConfig.from_dict(
             dataset_config.extra.get("augmentation"), dataset_config.source or "dataset config"
@@ -160,7 +157,7 @@ class MultiDatasetDM(pl.LightningDataModule):
         return self._loader(self.train_dataset, self.train_sampler)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        """On-device augmentation of training batches only (``trainer.augment``)."""
+        """On-device augmentation of training batches only (``trainer.data.augment``)."""
         training = self.trainer is not None and self.trainer.training
         if self.augmenter is None or not training:
             return batch
@@ -175,23 +172,3 @@ class MultiDatasetDM(pl.LightningDataModule):
         if dataset is None:
             raise RuntimeError("MultiDatasetDM.setup() must run before asking for loaders")
         return dataset
-
-    def oracle_bps(self) -> dict[str, float]:
-        """Bits/spike of the true LN-Poisson rates on the validation samples, per session.
-
-        Same statistic and null model (training-split mean rates) as the model's
-        ``val_bps``, on exactly the validation samples, so ``val_bps / oracle`` is a
-        fair fraction of the explainable information.
-        """
-        val = self._require(self.val_dataset)
-        result = {}
-        for ds, info in zip(val.datasets, self.sessions_info, strict=True):
-            t = ds.frames
-            stats = bps_sufficient_stats(
-                torch.from_numpy(np.asarray(ds.arrays.array("rates")[t], dtype=np.float32)),
-                torch.from_numpy(np.asarray(ds.arrays.array("robs")[t], dtype=np.float32)),
-                torch.from_numpy(np.asarray(ds.arrays.array("dfs")[t], dtype=np.float32)),
-                torch.tensor(info.mean_rates, dtype=torch.float32),
-            )
-            result[info.name] = mean_bps(stats)
-        return result

@@ -18,6 +18,19 @@ from trainer.data.session_store import SessionArrays
 
 
 @dataclass(frozen=True)
+class SessionInfo:
+    """Shape and statistics of one session: what the model builds each readout from."""
+
+    name: str
+    n_units: int
+    n_lags: int
+    image_shape: tuple[int, int]
+    behavior_dim: int
+    mean_rates: tuple[float, ...]  # spikes per bin per unit, on the training split
+    stim_type: str
+
+
+@dataclass(frozen=True)
 class TrialSplit:
     """Frame indices (sample end frames) of the training and validation samples."""
 

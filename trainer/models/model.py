@@ -13,10 +13,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from trainer.errors import ConfigError
+from trainer.contract.errors import ConfigError
+from trainer.data.datasets import SessionInfo
 from trainer.models.components.layers import last_frame
 from trainer.models.registry import BuildContext, component
-from trainer.sessions import SessionInfo
 
 CORE_KINDS = ("adapter", "frontend", "convnet", "modulator", "recurrent")
 OUTPUT_ACTIVATIONS = ("softplus", "none")
@@ -122,7 +122,7 @@ def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:
 
 
 def build_model(config: dict, sessions: Sequence[SessionInfo]) -> MultiReadoutModel:
-    """Instantiate a resolved model config (see ``trainer.model_config``) for ``sessions``."""
+    """Instantiate a resolved model config (see ``trainer.models.config``) for ``sessions``."""
     source = config.get("name", "model config")
     if not sessions:
         raise ConfigError(source, "sessions", "no sessions to build readouts for")

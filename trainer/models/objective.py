@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from trainer.metrics import bps_sufficient_stats, mean_bps
+from trainer.models.bits_per_spike import bps_sufficient_stats, mean_bps
 
 
 def masked_poisson_nll(

@@ -22,11 +22,14 @@ stays as it is, a path becomes its file name without the .yaml/.yml extension.
 {{- end -}}
 
 {{/*
-Job name. Pods are named <job>-master-0 / <job>-worker-<i> and each gets a Service of the
-same name, so the job name must be a DNS-1035 label of at most 50 characters. Given
-explicitly (jobName) it is used verbatim; otherwise the release name, or <model>-<dataset>
-when the release is named like the chart, with "_" and "." turned into "-". A name that
-still breaks the rules fails the render instead of producing pods the API rejects.
+Job name: the one job-name rule of corejob. Pods are named <job>-master-0 /
+<job>-worker-<i> and each gets a Service of the same name, so the job name must be a
+DNS-1035 label of at most 50 characters. Given explicitly (jobName) it is used verbatim;
+otherwise the release name, or, when the release is named like the chart, <model>-<dataset>
+with every run of other characters turned into "-" ("j-" in front when it would not start
+with a letter). corejob sets configHash: the derived name then ends in -<configHash>, its
+<model>-<dataset> part cut so that the whole fits in 50 characters. A name that still breaks
+the rules fails the render instead of producing pods the API rejects.
 */}}
 {{- define "corejob.jobName" -}}
 {{- $name := .Values.jobName -}}
@@ -38,8 +41,15 @@ still breaks the rules fails the render instead of producing pods the API reject
 {{- else -}}
 {{- $model := include "corejob.configStem" .Values.model -}}
 {{- $dataset := include "corejob.configStem" .Values.dataset -}}
-{{- $name = regexReplaceAll "[^a-z0-9-]+" (printf "%s-%s" $model $dataset | lower) "-" | trimAll "-" -}}
+{{- $name = regexReplaceAll "[^a-z0-9-]+" (printf "%s-%s" $model $dataset | lower) "-" -}}
+{{- $name = regexReplaceAll "-{2,}" $name "-" | trimAll "-" -}}
+{{- if not (regexMatch "^[a-z]" $name) -}}
+{{- $name = printf "j-%s" $name | trimSuffix "-" -}}
+{{- end -}}
 {{- $source = "<model>-<dataset>" -}}
+{{- with .Values.configHash -}}
+{{- $name = printf "%s-%s" ($name | trunc (int (sub 49 (len .))) | trimSuffix "-") . -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- if gt (len $name) 50 -}}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from trainer.errors import ConfigError
+from trainer.contract.errors import ConfigError
 from trainer.models.components.layers import (
     ACTIVATIONS,
     NORMS,

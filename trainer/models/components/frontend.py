@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from trainer.errors import ConfigError
+from trainer.contract.errors import ConfigError
 from trainer.models.registry import BuildContext, Field, register
 
 

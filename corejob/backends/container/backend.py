@@ -1,0 +1,64 @@
+"""The ``container`` backend: every replica a container of the trainer image.
+
+Same store, supervisor, lifecycle rules and CLI behaviour as the ``local`` backend
+(:class:`corejob.backends.local.backend.LocalBackend`); only the runner differs
+(:mod:`corejob.backends.container.runner`): the replicas run the image's own entrypoint, reach
+the master by its pod name over a per-job network, and see the pod's volumes as bind
+mounts. Needs podman (or docker) and the image (``make image``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from corejob.backends.container.runner import engine_env, find_engine, remove_containers
+from corejob.backends.local.backend import LocalBackend
+from corejob.errors import UsageError
+from corejob.job.kubeflow import MASTER, trainer_containers
+
+
+class ContainerBackend(LocalBackend):
+    """Runs jobs as podman/docker containers; state lives in ``runs_dir``."""
+
+    name = "container"
+    runner = "container"
+
+    def __init__(self, runs_dir: Path | str = Path("runs"), engine: str | None = None) -> None:
+        super().__init__(runs_dir)
+        self.engine = find_engine(engine)
+
+    def check(self, job: dict[str, Any]) -> None:
+        super().check(job)
+        if self.engine is None:
+            raise UsageError(
+                "the container backend needs podman or docker: install one "
+                "(make ci-system-deps), or use --backend local"
+            )
+        image = self._image(job)
+        probe = subprocess.run(
+            [self.engine, "image", "inspect", image],
+            env=engine_env(),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        if probe.returncode != 0:
+            raise UsageError(f"image {image} is not in {self.engine}'s store: run `make image`")
+
+    def _supervisor_command(self, name: str) -> list[str]:
+        return [*super()._supervisor_command(name), "--engine", self.engine or "podman"]
+
+    @staticmethod
+    def _image(job: dict[str, Any]) -> str:
+        pod_spec = job["spec"]["pytorchReplicaSpecs"][MASTER]["template"]["spec"]
+        return trainer_containers(pod_spec)[0]["image"]
+
+    def _kill_leftovers(self, record: dict[str, Any]) -> None:
+        super()._kill_leftovers(record)
+        names = [
+            e["container"] for e in (record.get("replicas") or {}).values() if e.get("container")
+        ]
+        if names and self.engine:
+            remove_containers(self.engine, names)

@@ -1,0 +1,304 @@
+"""The ``local`` backend: a rendered PyTorchJob run as processes on this machine.
+
+``submit`` stores the job under the runs directory with a ``Created`` condition and
+starts a detached supervisor (:mod:`corejob.backends.local.supervisor`) that plays the operator;
+every other operation only reads the store, so ``status``/``logs``/``results``/``cancel``
+work from any shell, during the run and after the submitting CLI has exited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from corejob.backends.base import PollingTracker, SubmitOutcome
+from corejob.backends.local.log_index import offset_since
+from corejob.backends.local.operator_env import JobSpecError
+from corejob.backends.local.policy import FAILED, is_finished, set_condition
+from corejob.backends.local.replicas import replica_count, replica_plans, replica_specs_of
+from corejob.backends.local.store import JobStore, process_alive
+from corejob.backends.local.supervisor import termination_grace_s, timestamp
+from corejob.errors import CorejobError, JobNotFoundError, UsageError
+from corejob.job.state import RESULT_LINE_PREFIX, summarize
+
+LAUNCH_TIMEOUT_S = 30.0
+FOLLOW_POLL_S = 0.5
+
+
+class LocalBackend:
+    """Runs jobs as local processes; state lives in ``runs_dir``."""
+
+    name = "local"
+    runner = "local"
+    namespace = None  # jobs live in runs_dir, not in a namespace
+
+    def __init__(self, runs_dir: Path | str = Path("runs")) -> None:
+        self.store = JobStore(Path(runs_dir).absolute())
+
+    # -- submit -----------------------------------------------------------------------
+    def submit(self, job: dict[str, Any]) -> SubmitOutcome:
+        name = job.get("metadata", {}).get("name")
+        if not name:
+            raise UsageError("job has no metadata.name; render it with corejob.job.render first")
+        with self.store.submit_lock(name):  # two shells submitting at once start one job
+            existing = self.get(name)
+            if existing is not None:
+                return SubmitOutcome(name=name, created=False, summary=summarize(existing))
+            self.check(job)
+            record = self._created_record(job)
+            self.store.reset_logs(name)
+            self.store.write_job(name, record)
+            self._launch_supervisor(name)
+        return SubmitOutcome(name=name, created=True, summary=summarize(record))
+
+    def check(self, job: dict[str, Any]) -> None:
+        """Fail before anything starts when the job cannot run here (one-line error)."""
+        try:
+            plans = replica_plans(
+                job, master_addr="127.0.0.1", master_port=0, cpu_count=1, host_environ=os.environ
+            )
+        except JobSpecError as error:
+            raise UsageError(f"job {job['metadata']['name']}: {error}") from None
+        if any(plan.command is None for plan in plans) and find_spec("trainer") is None:
+            raise UsageError(
+                "the trainer is not installed in this Python environment, so the image's "
+                "entrypoint cannot run locally: pip install 'corejob[trainer]', "
+                "or use --backend container"
+            )
+
+    def _created_record(self, job: dict[str, Any]) -> dict[str, Any]:
+        record = copy.deepcopy(job)
+        name = record["metadata"]["name"]
+        now = timestamp()
+        record["metadata"].setdefault("namespace", "local")
+        record["metadata"]["creationTimestamp"] = now
+        record["metadata"]["uid"] = str(uuid.uuid4())
+        record["status"] = set_condition({}, "Created", f"PyTorchJob {name} is created.", now)
+        return record
+
+    def _supervisor_command(self, name: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "corejob.backends.local.supervisor",
+            "--runs-dir",
+            str(self.store.runs_dir),
+            "--name",
+            name,
+            "--runner",
+            self.runner,
+            "--detach",
+        ]
+
+    def _launch_supervisor(self, name: str) -> None:
+        log_path = self.store.job_dir(name) / "supervisor.log"
+        with open(log_path, "ab") as log:
+            launcher = subprocess.Popen(
+                self._supervisor_command(name),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.store.runs_dir,
+            )
+        if launcher.wait(timeout=LAUNCH_TIMEOUT_S) != 0:
+            raise CorejobError(f"could not start the local supervisor; see {log_path}")
+
+    # -- read -------------------------------------------------------------------------
+    def get(self, name: str) -> dict[str, Any] | None:
+        job = self.store.read_job(name)
+        if job is None or is_finished(job.get("status") or {}):
+            return job
+        record = self.store.read_supervisor(name)
+        if record and not process_alive(record.get("pid"), record.get("start_time")):
+            # The supervisor died without finishing (killed, machine rebooted): say so.
+            message = (
+                f"the local supervisor (pid {record.get('pid')}) is gone; "
+                f"see {self.store.job_dir(name) / 'supervisor.log'}"
+            )
+            job["status"] = set_condition(job.get("status") or {}, FAILED, message, timestamp())
+        return job
+
+    def list(self, selector: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        jobs = []
+        for name in self.store.names():
+            job = self.get(name)
+            labels = (job or {}).get("metadata", {}).get("labels") or {}
+            if job and all(labels.get(k) == v for k, v in (selector or {}).items()):
+                jobs.append(job)
+        return jobs
+
+    def _require(self, name: str) -> dict[str, Any]:
+        job = self.get(name)
+        if job is None:
+            raise JobNotFoundError(f"job {name} not found in {self.store.runs_dir}")
+        return job
+
+    def logs(
+        self,
+        name: str,
+        replica: str | None = None,
+        all_replicas: bool = False,
+        follow: bool = False,
+        since_seconds: int | None = None,
+    ) -> Iterator[str]:
+        """Replica log lines (master-0 by default); ``since_seconds`` cuts by write time
+        (:mod:`corejob.backends.local.log_index`)."""
+        self._require(name)
+        paths = self._log_selection(name, replica, all_replicas)
+        prefixed = all_replicas or len(paths) > 1
+        offsets = dict.fromkeys(paths, 0)
+        if since_seconds is not None:
+            cutoff = time.time() - since_seconds
+            offsets = {p: offset_since(p, cutoff) if p.exists() else 0 for p in paths}
+        while True:
+            for path in paths:
+                for line in self._read_new_lines(path, offsets):
+                    yield f"[{path.stem}] {line}" if prefixed else line
+            if not follow or self._finished_or_gone(name):
+                break
+            time.sleep(FOLLOW_POLL_S)
+        for path in paths:  # whatever was written between the last read and the end
+            for line in self._read_new_lines(path, offsets, final=True):
+                yield f"[{path.stem}] {line}" if prefixed else line
+
+    def _log_selection(self, name: str, replica: str | None, all_replicas: bool) -> list[Path]:
+        if all_replicas:
+            return self.store.log_paths(name)
+        replica = (replica or "master-0").lower()
+        if "-" not in replica:
+            replica = f"{replica}-0"
+        path = self.store.log_path(name, replica)
+        if not path.exists() and not self._replica_exists(name, replica):
+            raise UsageError(f"job {name} has no replica {replica!r} (try master-0, worker-0)")
+        return [path]
+
+    def _replica_exists(self, name: str, replica: str) -> bool:
+        """From the job's spec: a replica's log appears only once it has started."""
+        job = self.store.read_job(name) or {}
+        try:
+            roles = replica_specs_of(job)
+        except JobSpecError:
+            return False
+        ids = {f"{role.lower()}-{i}" for role, spec in roles for i in range(replica_count(spec))}
+        return replica in ids
+
+    @staticmethod
+    def _read_new_lines(path: Path, offsets: dict[Path, int], final: bool = False) -> list[str]:
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(offsets[path])
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        end = len(data) if final else data.rfind(b"\n") + 1
+        offsets[path] += end
+        return [line for line in data[:end].decode(errors="replace").splitlines()]
+
+    def _finished_or_gone(self, name: str) -> bool:
+        job = self.get(name)
+        if job is None or not is_finished(job.get("status") or {}):
+            return job is None
+        record = self.store.read_supervisor(name) or {}
+        return not process_alive(record.get("pid"), record.get("start_time"))
+
+    def result(self, name: str) -> dict[str, Any] | None:
+        """The last ``COREJOB_RESULT`` line of the master's log, parsed."""
+        path = self.store.log_path(name, "master-0")
+        if self.store.read_job(name) is None or not path.exists():
+            return None
+        found = None
+        with open(path, errors="replace") as handle:
+            for line in handle:
+                if line.startswith(RESULT_LINE_PREFIX):
+                    found = line[len(RESULT_LINE_PREFIX) :]
+        if found is None:
+            return None
+        try:
+            return json.loads(found)
+        except json.JSONDecodeError:
+            return None
+
+    # -- cancel -----------------------------------------------------------------------
+    def cancel(self, name: str) -> bool:
+        """Stop the supervisor and every replica (whole process groups), then forget the job."""
+        job = self.store.read_job(name)
+        if job is None:
+            return False
+        record = self.store.read_supervisor(name) or {}
+        pid, start = record.get("pid"), record.get("start_time")
+        if process_alive(pid, start):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + termination_grace_s(job) + 10
+            while process_alive(pid, start) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        self._kill_leftovers(record)
+        self.store.remove_record(name)
+        return True
+
+    def _kill_leftovers(self, record: dict[str, Any]) -> None:
+        """Whatever a dead or unresponsive supervisor left running is killed outright."""
+        if process_alive(record.get("pid"), record.get("start_time")):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record["pid"], signal.SIGKILL)
+        leftovers = [
+            entry
+            for entry in (record.get("replicas") or {}).values()
+            if process_alive(entry.get("pid"), entry.get("start_time"))
+        ]
+        for entry in leftovers:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(entry["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously
+        while time.monotonic() < deadline and any(
+            process_alive(e.get("pid"), e.get("start_time")) for e in leftovers
+        ):
+            time.sleep(0.05)
+
+    def explain(self, name: str) -> list[str]:
+        """Why the job is not (or no longer) running, from the supervisor's replica table."""
+        job = self._require(name)
+        record = self.store.read_supervisor(name)
+        if record is None:
+            return ["the local supervisor has not started yet"]
+        reasons = []
+        for rid, entry in sorted((record.get("replicas") or {}).items()):
+            phase, code = entry.get("phase"), entry.get("exit_code")
+            if phase == "Pending" and entry.get("restarts"):
+                reasons.append(
+                    f"{rid} waits to restart with its gang (attempt {entry['restarts'] + 1})"
+                )
+            elif phase == "Failed":
+                reasons.append(
+                    f"{rid} exited with code {code}; see `corejob logs {name} --replica {rid}`"
+                )
+        if not reasons and not is_finished(job.get("status") or {}):
+            reasons.append("all replicas are running")
+        return reasons
+
+    # -- tracking and cluster facts -----------------------------------------------------
+    def track(self, selector: dict[str, str], poll_s: float = 2.0) -> PollingTracker:
+        """Polls the store: reading a few JSON files is cheap, and there is no event feed."""
+        return PollingTracker(self, selector, poll_s)
+
+    def exit_codes(self, name: str) -> list[int]:
+        """Non-zero exit codes the supervisor recorded for the job's replicas."""
+        record = self.store.read_supervisor(name) or {}
+        codes = [entry.get("exit_code") for entry in (record.get("replicas") or {}).values()]
+        return [int(code) for code in codes if code]
+
+    def node_gpus(self) -> list[int] | None:
+        """Unknown: this machine is not a cluster node the chart's GPU requests apply to."""
+        return None

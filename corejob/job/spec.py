@@ -1,0 +1,135 @@
+"""From what the user typed to the exact PyTorchJob that gets submitted (pure, no cluster).
+
+``JobRequest`` (model, dataset, workers, gpus, image, Helm-dialect values) → chart values →
+rendered and identified job (``corejob.job.identity``) → validated (strict CRD schema and
+operator rules from ``corejob.job.validation``) → linted against what the cluster can offer.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from corejob import __version__
+from corejob.errors import UsageError
+from corejob.job.identity import identify
+from corejob.job.kubeflow import trainer_containers
+from corejob.job.values import image_values as split_image_reference
+from corejob.job.values import merge_values
+
+DEFAULT_IMAGE_REPOSITORY = "localhost/corejob-trainer"
+GPU = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One training job as the user asked for it."""
+
+    model: str
+    dataset: str
+    workers: int | None = None
+    gpus: int | None = None
+    image: str | None = None
+    sweep: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)  # -f/--set*, already merged
+
+
+def configs_dir() -> Path:
+    """``trainer/configs`` of the installed trainer package, found without importing it."""
+    spec = importlib.util.find_spec("trainer")
+    if spec and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))) / "configs"
+    return Path(__file__).resolve().parents[2] / "trainer" / "configs"
+
+
+def available(kind: str) -> list[str]:
+    """Config names of ``kind`` ("models" or "datasets"): the YAML files in its directory."""
+    return sorted(p.stem for p in (configs_dir() / kind).glob("*.yaml"))
+
+
+def check_config_name(kind: str, name: str) -> None:
+    """Unknown names fail with the list of known ones; paths (in the image) pass."""
+    if "/" in name or name.endswith((".yaml", ".yml")):
+        return
+    known = available(f"{kind}s")
+    if name not in known:
+        raise UsageError(f"unknown {kind} {name!r}; available: {', '.join(known) or '(none)'}")
+
+
+def image_values(image: str) -> dict[str, str]:
+    """``--image repo[:tag][@digest]`` → the chart's image values.
+
+    ``--image`` names the whole reference: no tag means the chart's default (its
+    appVersion), not a tag some ``-f`` file set for another repository.
+    """
+    return {"tag": "", **split_image_reference(image)}
+
+
+DEFAULT_IMAGE = {"repository": DEFAULT_IMAGE_REPOSITORY, "tag": __version__}
+
+
+def chart_values(request: JobRequest) -> dict[str, Any]:
+    """Chart values: corejob's default image < ``-f``/``--set*`` < the explicit flags."""
+    values = merge_values({"image": dict(DEFAULT_IMAGE)}, request.values)
+    flags: dict[str, Any] = {"model": request.model, "dataset": request.dataset}
+    if request.image:
+        flags["image"] = image_values(request.image)
+    if request.workers is not None:
+        flags["workers"] = request.workers
+    if request.gpus is not None:
+        flags["gpusPerReplica"] = request.gpus
+    if request.sweep:
+        flags["sweep"] = request.sweep
+    return merge_values(values, flags)
+
+
+def build_job(request: JobRequest, namespace: str | None) -> dict[str, Any]:
+    """Render, identify and validate the job; every problem is a one-line UsageError."""
+    from corejob.job.render import RenderError, render_job
+    from corejob.job.validation import validate_job
+
+    check_config_name("model", request.model)
+    check_config_name("dataset", request.dataset)
+    if request.workers is not None and request.workers < 0:
+        raise UsageError(f"--workers must be >= 0, got {request.workers}")
+    if request.gpus is not None and request.gpus < 0:
+        raise UsageError(f"--gpus must be >= 0, got {request.gpus}")
+    try:
+        job = identify(chart_values(request), lambda v: render_job(v, "corejob", namespace))
+    except RenderError as error:
+        raise UsageError(f"cannot render the job: {error}") from None
+    problems = validate_job(job)
+    if problems:
+        raise UsageError(f"the rendered job is invalid: {'; '.join(problems)}")
+    return job
+
+
+def containers(job: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    specs = job.get("spec", {}).get("pytorchReplicaSpecs", {})
+    return [
+        (role, container)
+        for role, spec in specs.items()
+        for container in trainer_containers(spec.get("template", {}).get("spec", {}))
+    ]
+
+
+def lint_job(job: dict[str, Any], node_gpus: list[int] | None) -> tuple[list[str], list[str]]:
+    """(errors, warnings) a cluster would only reveal later: GPUs no node has, no /dev/shm."""
+    errors, warnings = [], []
+    for role, container in containers(job):
+        limits = (container.get("resources") or {}).get("limits") or {}
+        wanted = int(limits.get(GPU, 0) or 0)
+        if wanted and node_gpus is not None and wanted > max(node_gpus, default=0):
+            errors.append(
+                f"{role} requests {wanted} {GPU} per pod but the largest node has "
+                f"{max(node_gpus, default=0)} allocatable; lower --gpus"
+            )
+        mounts = {m.get("mountPath") for m in container.get("volumeMounts") or []}
+        if "/dev/shm" not in mounts:
+            warnings.append(
+                f"{role} has no /dev/shm volume: data loaders and NCCL may crash on the 64 MiB "
+                "default; keep shm.enabled=true"
+            )
+    return errors, list(dict.fromkeys(warnings))

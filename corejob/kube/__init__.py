@@ -1,1 +1,0 @@
-"""Kubernetes plumbing of the kubernetes backend: config, API calls, watch, explanations."""

@@ -1,0 +1,21 @@
+"""Trainer test fixtures: ``synthetic_tiny`` generated once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.trainer_launch import run_trainer
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """``synthetic_tiny`` on disk, made by ``corejob-train generate`` (shared, read-only use)."""
+    root = tmp_path_factory.mktemp("tiny-data")
+    code = run_trainer(
+        ["generate", "--dataset_configs_path", "synthetic_tiny", "--data_root", str(root)]
+    )
+    assert code == 0
+    assert any(root.iterdir())
+    return root

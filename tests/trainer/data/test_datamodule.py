@@ -1,0 +1,136 @@
+"""MultiDatasetDM on generated synthetic_tiny: splits, batches, dtypes, oracle, workers."""
+
+from __future__ import annotations
+
+import pickle
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from trainer.contract.errors import ConfigError
+from trainer.data import MultiDatasetDM
+from trainer.data.datasets import valid_frames
+from trainer.models.bits_per_spike import bps_sufficient_stats, mean_bps, oracle_bps
+
+
+def test_sessions_info_matches_config_and_data(tiny_dm, tiny_config):
+    infos = tiny_dm.sessions_info
+    assert [i.name for i in infos] == [s.name for s in tiny_config.sessions]
+    assert [i.n_units for i in infos] == [s.n_units for s in tiny_config.sessions]
+    for info, ds in zip(infos, tiny_dm.train_dataset.datasets, strict=True):
+        assert (info.n_lags, info.image_shape, info.behavior_dim) == (6, (16, 16), 8)
+        robs = np.asarray(ds.arrays.array("robs"))[ds.frames]
+        dfs = np.asarray(ds.arrays.array("dfs"))[ds.frames]
+        expected = (robs * dfs).sum(0) / dfs.sum(0)
+        np.testing.assert_allclose(info.mean_rates, expected, rtol=1e-6)
+
+
+def test_split_is_by_whole_trials_and_windows_stay_in_trials(tiny_dm):
+    for train, val in zip(
+        tiny_dm.train_dataset.datasets, tiny_dm.val_dataset.datasets, strict=True
+    ):
+        trials = np.asarray(train.arrays.array("trial_ids"))
+        train_trials, val_trials = set(trials[train.frames]), set(trials[val.frames])
+        assert train_trials and val_trials and not train_trials & val_trials
+        assert 0.65 < len(train_trials) / (len(train_trials) + len(val_trials)) < 0.95
+        for ds in (train, val):
+            assert (trials[ds.frames - 5] == trials[ds.frames]).all()
+        everything = np.sort(np.concatenate([train.frames, val.frames]))
+        np.testing.assert_array_equal(everything, valid_frames(trials, 6))
+
+
+def test_batches_have_the_contract_shapes_and_lag_order(tiny_dm):
+    batch = next(iter(tiny_dm.train_dataloader()))
+    assert sorted(g["dataset_idx"] for g in batch) == [0, 1]
+    assert sum(g["stim"].shape[0] for g in batch) == 64
+    for group in batch:
+        n = tiny_dm.sessions_info[group["dataset_idx"]].n_units
+        b = group["stim"].shape[0]
+        assert group["stim"].shape == (b, 1, 6, 16, 16) and group["stim"].dtype == torch.float32
+        assert group["robs"].shape == group["dfs"].shape == (b, n)
+        assert group["behavior"].shape == (b, 8)
+        assert group["stim"].min() >= -1.0 and group["stim"].max() <= 1.0
+    ds = tiny_dm.val_dataset.datasets[0]
+    one = ds[3]
+    stim_u8 = np.asarray(ds.arrays.array("stim"))
+    t = ds.frames[3]
+    expected = stim_u8[t - 5 : t + 1].astype(np.float32) / 127.5 - 1.0  # oldest first
+    np.testing.assert_allclose(one["stim"][0].numpy(), expected, atol=1e-6)
+    np.testing.assert_array_equal(one["robs"].numpy(), np.asarray(ds.arrays.array("robs"))[t])
+
+
+def val_stims(dm):
+    return torch.cat([g["stim"] for b in dm.val_dataloader() for g in b if g["dataset_idx"] == 0])
+
+
+def test_storage_dtypes_cast_to_the_same_floats(tiny_config, tiny_dm):
+    reference = val_stims(tiny_dm)
+    for dtype, tol in [("float32", 1e-6), ("bfloat16", 1e-2)]:
+        dm = MultiDatasetDM(tiny_config, batch_size=64, dset_dtype=dtype)
+        dm.setup("fit")
+        stim = val_stims(dm)
+        assert stim.dtype == torch.float32
+        torch.testing.assert_close(stim, reference, atol=tol, rtol=0)
+    with pytest.raises(ConfigError, match="dset_dtype"):
+        MultiDatasetDM(tiny_config, batch_size=8, dset_dtype="float16")
+
+
+def test_oracle_beats_null_and_shuffled_rates_do_not(tiny_dm):
+    oracle = oracle_bps(tiny_dm)
+    assert set(oracle) == {i.name for i in tiny_dm.sessions_info}
+    assert all(v > 0.2 for v in oracle.values())
+    rng = np.random.default_rng(0)
+    for ds, info in zip(tiny_dm.val_dataset.datasets, tiny_dm.sessions_info, strict=True):
+        robs = torch.from_numpy(np.asarray(ds.arrays.array("robs"))[ds.frames])
+        dfs = torch.from_numpy(np.asarray(ds.arrays.array("dfs"))[ds.frames]).float()
+        rates = np.asarray(ds.arrays.array("rates"))[ds.frames]
+        null = torch.tensor(info.mean_rates, dtype=torch.float32)
+        mean_model = null.expand_as(robs)
+        shuffled = torch.from_numpy(rates[rng.permutation(len(rates))])
+        true = torch.from_numpy(rates)
+        assert mean_bps(bps_sufficient_stats(mean_model, robs, dfs, null)) == pytest.approx(0.0)
+        assert mean_bps(bps_sufficient_stats(shuffled, robs, dfs, null)) < 0.0
+        assert mean_bps(bps_sufficient_stats(true, robs, dfs, null)) == pytest.approx(
+            oracle[info.name]
+        )
+
+
+def test_loaders_shard_by_the_attached_trainers_rank(tiny_dm, tiny_config):
+    dm = MultiDatasetDM(tiny_config, batch_size=16)
+    dm.setup("fit")
+    counts = []
+    for rank in (0, 1):
+        dm.trainer = SimpleNamespace(global_rank=rank, world_size=2)
+        counts.append(sum(g["stim"].shape[0] for b in dm.val_dataloader() for g in b))
+        assert len(dm.train_dataloader()) == len(dm.train_dataset) // 32
+    assert sum(counts) == len(dm.val_dataset)
+
+
+def test_workers_read_the_memory_maps(tiny_config):
+    dm = MultiDatasetDM(tiny_config, batch_size=50, num_workers=2)
+    dm.setup("fit")
+    assert len(pickle.dumps(dm.train_dataset)) < 200_000  # paths and indices, no arrays
+    serial = MultiDatasetDM(tiny_config, batch_size=50)
+    serial.setup("fit")
+    got = [g["robs"] for b in dm.val_dataloader() for g in b]
+    want = [g["robs"] for b in serial.val_dataloader() for g in b]
+    assert len(got) == len(want) > 2
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b)
+    assert sum(1 for _ in dm.train_dataloader()) == len(dm.train_dataset) // 50
+
+
+def test_contrast_scores_line_up_with_samples(tiny_dm):
+    scores = tiny_dm.train_dataset.contrast()
+    assert scores.shape == (len(tiny_dm.train_dataset),)
+    ds = tiny_dm.train_dataset.datasets[1]
+    per_frame = np.asarray(ds.arrays.array("contrast"))
+    offset = len(tiny_dm.train_dataset.datasets[0])
+    np.testing.assert_allclose(scores[offset : offset + 5], per_frame[ds.frames[:5]])
+    windowed = tiny_dm.train_dataset.contrast(window=6)[offset]
+    t = ds.frames[0]
+    assert windowed == pytest.approx(per_frame[t - 5 : t + 1].mean(), rel=1e-6)
+    loader = tiny_dm.train_dataloader()
+    assert tiny_dm.train_sampler is loader.sampler  # curriculum code finds it here

@@ -1,0 +1,47 @@
+"""Plots: curves from history.json or metrics.csv, ground-truth RFs from generator files."""
+
+import json
+
+import numpy as np
+import pytest
+
+from trainer.contract.errors import ConfigError
+from trainer.plots import ground_truth_rfs, plot_run, read_history
+
+HISTORY = [
+    {"epoch": 0, "train_loss": 0.9, "val_loss": 0.8, "val_bps_overall": 0.1, "val_bps/a": 0.1},
+    {"epoch": 1, "train_loss": 0.7, "val_loss": 0.6, "val_bps_overall": 0.3, "val_bps/a": 0.3},
+]
+
+
+def test_curves_from_history_json(tmp_path):
+    (tmp_path / "history.json").write_text(json.dumps(HISTORY))
+    (tmp_path / "metrics.json").write_text(json.dumps({"oracle_bps": {"a": 0.9}}))
+    paths = plot_run(tmp_path)
+    assert [p.name for p in paths] == ["curves.png"]
+    assert paths[0].stat().st_size > 10_000
+
+
+def test_history_falls_back_to_metrics_csv(tmp_path):
+    (tmp_path / "metrics.csv").write_text(
+        "epoch,step,train_loss,val_bps_overall\n0,10,0.9,\n0,10,,0.2\n1,20,0.7,\n1,20,,0.4\n"
+    )
+    history = read_history(tmp_path)
+    assert [(r["epoch"], r["val_bps_overall"]) for r in history] == [(0, 0.2), (1, 0.4)]
+
+
+def test_not_a_run_directory(tmp_path):
+    with pytest.raises(ConfigError, match="no such run directory"):
+        plot_run(tmp_path / "missing")
+    with pytest.raises(ConfigError, match="not a run"):
+        plot_run(tmp_path)
+
+
+def test_ground_truth_rfs_peak_at_the_stored_unit_centres(tiny_data):
+    session = next(p for p in (tiny_data / "synthetic").iterdir() if p.name.startswith("tiny"))
+    meta = json.loads((session / "meta.json").read_text())
+    rfs = ground_truth_rfs(session)
+    assert rfs.shape[0] == meta["n_units"]
+    for rf, unit in zip(rfs, meta["units"], strict=True):
+        peak = np.unravel_index(np.abs(rf).argmax(), rf.shape)
+        assert np.hypot(*(np.asarray(peak) - unit["center_yx"])) < 3.0

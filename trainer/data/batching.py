@@ -1,0 +1,102 @@
+"""Batches: samplers that shard themselves across ranks, and the per-session collate.
+
+The runtime disables Lightning's own distributed sampler.
+
+Training: every epoch one seeded permutation of all samples, cut into ``world_size``
+disjoint slices of the same number of full batches, so every rank runs the same number of
+optimizer steps (DDP would hang otherwise). Validation: contiguous, disjoint slices that
+together cover every sample exactly once, so all-reduced sums are exact.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+
+class ShardedTrainSampler(Sampler[int]):
+    """Epoch-seeded permutation, sharded by rank, equal batch counts on every rank."""
+
+    def __init__(
+        self,
+        n_samples: int,
+        batch_size: int,
+        rank: int = 0,
+        world_size: int = 1,
+        seed: int = 0,
+        steps_per_epoch: int | None = None,
+    ) -> None:
+        if n_samples < 1 or batch_size < 1:
+            raise ValueError(
+                f"need n_samples >= 1 and batch_size >= 1, got {n_samples}, {batch_size}"
+            )
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world_size {world_size}")
+        self.n_samples, self.batch_size = n_samples, batch_size
+        self.rank, self.world_size, self.seed = rank, world_size, seed
+        self.steps_per_epoch = steps_per_epoch
+        self.epoch = 0
+
+    @property
+    def num_batches(self) -> int:
+        """Full batches per rank per epoch (at least one; capped by ``steps_per_epoch``)."""
+        natural = max(self.n_samples // (self.batch_size * self.world_size), 1)
+        return min(natural, self.steps_per_epoch) if self.steps_per_epoch else natural
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning at each epoch start: a new permutation per epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_batches * self.batch_size
+
+    def __iter__(self) -> Iterator[int]:
+        per_rank = len(self)
+        needed = per_rank * self.world_size
+        rng = np.random.default_rng([self.seed, self.epoch])
+        # Tiny datasets: chain permutations so every rank still gets one full batch.
+        n_perms = -(-needed // self.n_samples)
+        order = np.concatenate([rng.permutation(self.n_samples) for _ in range(n_perms)])
+        mine = order[self.rank * per_rank : (self.rank + 1) * per_rank]
+        return iter(mine.tolist())
+
+
+class ShardedEvalSampler(Sampler[int]):
+    """Rank's contiguous share of ``range(n_samples)``; shares differ by at most one."""
+
+    def __init__(self, n_samples: int, rank: int = 0, world_size: int = 1) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world_size {world_size}")
+        self.start = n_samples * rank // world_size
+        self.stop = n_samples * (rank + 1) // world_size
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.start, self.stop))
+
+
+BATCH_KEYS = ("stim", "robs", "dfs", "behavior")
+
+
+def group_collate(samples: list[dict]) -> list[dict]:
+    """Stack samples per ``dataset_idx``; groups ordered by ``dataset_idx``.
+
+    Sessions have different unit counts, so ``robs``/``dfs`` cannot share one tensor;
+    each group is a regular batch for that session's readout.
+    """
+    groups: dict[int, list[dict]] = defaultdict(list)
+    for sample in samples:
+        groups[int(sample["dataset_idx"])].append(sample)
+    return [
+        {
+            **{key: torch.stack([s[key] for s in members]) for key in BATCH_KEYS},
+            "dataset_idx": idx,
+        }
+        for idx, members in sorted(groups.items())
+    ]
