@@ -69,7 +69,7 @@ FOLLOW ?=
 REPLICA ?=
 CLI_OPTS = $(if $(BACKEND),--backend $(BACKEND)) $(if $(NAMESPACE),--namespace $(NAMESPACE))
 SPEC_OPTS = --workers $(WORKERS) --gpus $(GPUS) $(if $(IMAGE),--image $(IMAGE)) \
-  $(foreach item,$(SET),--set $(item)) $(if $(DRY_RUN),--dry-run)
+  $(foreach item,$(SET),--set '$(item)') $(if $(DRY_RUN),--dry-run)
 
 # Without a cluster (the local backends) `make submit` waits for the job and ends with the
 # results table. Evaluated in the recipe, after the venv exists.

@@ -23,7 +23,6 @@ JOB_NAME_LABEL = "training.kubeflow.org/job-name"
 REPLICA_TYPE_LABEL = "training.kubeflow.org/replica-type"
 REPLICA_INDEX_LABEL = "training.kubeflow.org/replica-index"
 JOB_ROLE_LABEL = "training.kubeflow.org/job-role"
-OPERATOR_NAME_LABEL = "training.kubeflow.org/operator-name"
 
 # Pods are <job>-master-0 / <job>-worker-<i>, each with a Service of the same name: the
 # job name must be a DNS-1035 label short enough to leave room for that suffix. The chart

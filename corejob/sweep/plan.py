@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from corejob.job.state import JobState
+from trainer.contract.exit_codes import is_retryable
 
 # Failed-condition reasons meaning "the cluster took it away", not "the job is broken".
 RETRYABLE_REASONS = ("Evicted", "Preempted", "PreemptionByScheduler", "NodeLost", "NodeShutdown")
@@ -78,7 +79,7 @@ def failure_retryable(reason: str, message: str, exit_codes: list[int]) -> bool:
         codes = [int(found) for found in EXIT_CODE_IN_TEXT.findall(f"{reason} {message}")]
         codes = [code for code in codes if code != 0]
     if codes:
-        return all(code >= 128 for code in codes)
+        return all(is_retryable(code) for code in codes)
     text = f"{reason} {message}".lower()
     return any(known.lower() in text for known in RETRYABLE_REASONS)
 

@@ -3,6 +3,10 @@
 Under a PyTorchJob with ``restartPolicy: ExitCode`` the operator restarts replicas whose
 container exits with 128 or more and fails the job for 1-127. Codes below 128 therefore
 mean "retrying cannot help"; codes from 128 up mean "run me again, I will resume".
+
+This module is the one statement of that rule: the controller's sweep retries and the
+local backends' restart policy import :func:`is_retryable` from here. It imports nothing,
+so the controller can use it without torch.
 """
 
 from __future__ import annotations

@@ -31,13 +31,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from corejob.job.kubeflow import MASTER, pod_selector
+from trainer.contract.exit_codes import is_retryable
 
 KIND = "PyTorchJob"
 PENDING, RUNNING, SUCCEEDED, FAILED = "Pending", "Running", "Succeeded", "Failed"
 # A replica stopped by the clean-up after the job finished: the operator deletes its pod,
 # so it is counted nowhere.
 DELETED = "Deleted"
-RETRYABLE_MIN_EXIT_CODE = 128
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class Decision:
 def should_restart(restart_policy: str, exit_code: int) -> bool:
     """The operator's retry rule for one failed replica (``IsRetryableExitCode``: >= 128)."""
     if restart_policy == "ExitCode":
-        return exit_code >= RETRYABLE_MIN_EXIT_CODE
+        return is_retryable(exit_code)
     return restart_policy in ("OnFailure", "Always")
 
 
