@@ -18,7 +18,7 @@ def test_set_follows_helm_typing_lists_ints_bools_and_strings() -> None:
                 "trainer.extraArgs={--seed,3},trainer.maxEpochs=5,shm.enabled=false",
                 "trainer.learningRate=3e-4",
             )
-        )  # fmt: skip
+        )
     )
     assert values["trainer"] == {"extraArgs": ["--seed", 3], "maxEpochs": 5, "learningRate": "3e-4"}
     assert values["shm"] == {"enabled": False}
@@ -67,8 +67,8 @@ def test_a_values_file_with_bad_yaml_names_file_and_line(tmp_path: Path) -> None
 
 
 def test_explicit_flags_win_over_values_and_the_default_image_is_local() -> None:
-    request = JobRequest("res_small", "synthetic_tiny", workers=2,
-                         values={"workers": 7, "model": "other", "trainer": {"seed": 1}})  # fmt: skip
+    given = {"workers": 7, "model": "other", "trainer": {"seed": 1}}
+    request = JobRequest("res_small", "synthetic_tiny", workers=2, values=given)
     values = chart_values(request)
     assert (values["workers"], values["model"], values["trainer"]) == (2, "res_small", {"seed": 1})
     assert values["image"]["repository"] == "localhost/corejob-trainer"
