@@ -17,10 +17,6 @@ LABEL_SWEEP = "corejob.dev/sweep"
 LABEL_CONFIG_HASH = "corejob.dev/config-hash"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 
-# The trainer prints exactly one line starting with this marker (rank 0, at the very end),
-# followed by a JSON object; metrics.json in the run directory holds the same object.
-RESULT_LINE_PREFIX = "COREJOB_RESULT "
-
 
 class JobState(StrEnum):
     """User-facing job state; values are the operator's condition types."""

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from corejob.job.state import RESULT_LINE_PREFIX
 from tests.support.podman import TrainerImage
+from trainer.contract.result import RESULT_LINE_PREFIX
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
 

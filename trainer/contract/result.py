@@ -2,9 +2,9 @@
 
 The controller reads the result from the master pod's log (it may have no access to the
 run volume), so rank 0 prints exactly one line ``COREJOB_RESULT {json}`` at the very end.
-``RESULT_LINE_PREFIX`` must equal ``corejob.job.state.RESULT_LINE_PREFIX``; it is repeated
-here because the trainer image must not depend on the controller package (a test checks
-that the two agree).
+This module is both sides of that clause: the trainer writes the line with
+:func:`result_line`, every controller backend reads it with :func:`parse_result_line`.
+Nothing here imports torch or Lightning, so the controller can import it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -122,6 +122,27 @@ def write_json_atomic(path: Path, payload: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def parse_result_line(lines: Iterable[str]) -> dict[str, Any] | None:
+    """The JSON object of the last result line among ``lines`` (None: none, or unparsable).
+
+    Lines may carry a log prefix of whitespace (``kubectl logs``) but nothing else: the
+    marker must start the line, so a traceback quoting it does not count.
+    """
+    marker = RESULT_LINE_PREFIX.strip()
+    found = None
+    for line in lines:
+        text = line.strip()
+        if text.startswith(marker):
+            found = text[len(marker) :].strip()
+    if found is None:
+        return None
+    try:
+        parsed = json.loads(found)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def _json_default(value: Any) -> Any:

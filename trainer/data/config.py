@@ -1,6 +1,6 @@
 """Dataset configs: a parent YAML listing sessions, each deep-merged with its own YAML file.
 
-Layout (as in the seed): ``configs/datasets/NAME.yaml`` holds what all sessions share
+Layout (as in VisionCore): ``configs/datasets/NAME.yaml`` holds what all sessions share
 (stimulus types, lags, split, seed, generator preset) and ``sessions: [...]``; each session
 has ``<session_dir>/<session>.yaml`` (``session_dir`` defaults to ``NAME``, relative to the
 parent file) whose fields are deep-merged over the parent's session defaults. Everything is

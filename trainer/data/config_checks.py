@@ -26,7 +26,7 @@ PARENT_KEYS = {
     "stim_type": "default stimulus type of a session",
     "n_units": "default number of units of a session",
     "synthetic": "generator preset and parameters",
-    "augmentation": "training-time stimulus augmentation (trainer/augment.py), off by default",
+    "augmentation": "training-time stimulus augmentation (trainer/data/augment.py), off by default",
 }
 SESSION_KEYS = ("session", "stim_type", "n_units", "seed", "synthetic")
 _REQUIRED = ("types", "sessions", "n_lags", "behavior_dim", "train_val_split", "seed")

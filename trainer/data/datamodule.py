@@ -61,7 +61,7 @@ class MultiDatasetDM(pl.LightningDataModule):
         self.train_dataset: MultiSessionDataset | None = None
         self.val_dataset: MultiSessionDataset | None = None
         self.train_sampler: Sampler[int] | None = None  # the one the train loader iterates
-        # Issue 3 (trainer.data.curriculum / trainer.data.augment): off unless configured.
+        # Contrast curriculum and augmentation: off unless configured.
         self.curriculum_warmup_steps = curriculum_warmup_steps
         self.augmentation = AugmentationConfig.from_dict(
             dataset_config.extra.get("augmentation"), dataset_config.source or "dataset config"

@@ -1,11 +1,11 @@
 """AdamW with core/head parameter groups and weight decay only where it means something.
 
-Two defects of the seed are fixed here: its core LR scale never reached the optimizer
-(the core trained at the head LR), and its decay exclusions were compared against names
-that never matched. Here the core group's LR is ``learning_rate * core_lr_scale``, and
-weight decay applies to >=2-D parameters except those a component declares as
-positions/shapes (``no_weight_decay``) or that match the model config's
-``weight_decay_exclude`` patterns; every pattern must match a real parameter.
+The core group's LR is ``learning_rate * core_lr_scale``: the scale is applied to the
+optimizer's param group itself, because a scale that only lives in the config trains the
+core at the head LR without a word. Weight decay applies to >=2-D parameters except those
+a component declares as positions/shapes (``no_weight_decay``) or that match the model
+config's ``weight_decay_exclude`` patterns; every pattern must match a real parameter, so
+an exclusion compared against names that never match is an error, not a silent no-op.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Learning-rate schedules that step once per optimizer step.
 
-The seed stepped these per epoch with a warmup starting at LR 0, so the whole first
-epoch trained at LR 0. Here warmup is per step and starts at ``base / (warmup + 1)``,
-reaching ``base`` at the first cosine step; lightning calls ``step()`` every optimizer
-step (``interval: "step"``). Each param group keeps its own base LR, so the core/head
+Warmup is per step and starts at ``base / (warmup + 1)``, reaching ``base`` at the first
+cosine step (a per-epoch warmup that starts at 0 trains the whole first epoch at LR 0);
+Lightning calls ``step()`` every optimizer step (``interval: "step"``). Each param group keeps its own base LR, so the core/head
 ratio set by ``core_lr_scale`` holds throughout.
 """
 

@@ -9,7 +9,6 @@ puts on them (:mod:`corejob.job.kubeflow`).
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 from collections.abc import Iterator
@@ -22,7 +21,8 @@ from corejob.backends.kubernetes.explain import explain_pending
 from corejob.backends.kubernetes.watch import JobTracker
 from corejob.errors import ConflictError, ForbiddenError, JobNotFoundError, UsageError
 from corejob.job.kubeflow import JOB_NAME_LABEL, REPLICA_INDEX_LABEL, REPLICA_TYPE_LABEL
-from corejob.job.state import LABEL_CONFIG_HASH, RESULT_LINE_PREFIX, summarize
+from corejob.job.state import LABEL_CONFIG_HASH, summarize
+from trainer.contract.result import parse_result_line
 
 Job = dict[str, Any]
 RESULT_TAIL_LINES = 200
@@ -51,18 +51,6 @@ def pod_rank(pod: Job) -> tuple[int, str]:
     role = labels.get(REPLICA_TYPE_LABEL, "?").lower()
     index = int(labels.get(REPLICA_INDEX_LABEL, 0) or 0)
     return (0 if role == "master" else index + 1), f"{role}-{index}"
-
-
-def parse_result(lines: list[str]) -> dict[str, Any] | None:
-    """The last ``COREJOB_RESULT {...}`` line's JSON object, or None."""
-    for line in reversed(lines):
-        text = line.strip()
-        if text.startswith(RESULT_LINE_PREFIX.strip()):
-            try:
-                return json.loads(text[len(RESULT_LINE_PREFIX.strip()) :].strip())
-            except ValueError:
-                return None
-    return None
 
 
 class KubernetesBackend:
@@ -125,7 +113,7 @@ class KubernetesBackend:
             return None
         # The result line is printed at the very end: the log's tail is enough.
         log = self.api.pod_log(pods[0]["metadata"]["name"], tail_lines=RESULT_TAIL_LINES)
-        return parse_result(str(log).splitlines())
+        return parse_result_line(str(log).splitlines())
 
     def explain(self, name: str) -> list[str]:
         pods = self.api.list_pods(replica_selector(name, None))

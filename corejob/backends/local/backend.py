@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import os
 import signal
 import subprocess
@@ -30,7 +29,8 @@ from corejob.backends.local.replicas import replica_count, replica_plans, replic
 from corejob.backends.local.store import JobStore, process_alive
 from corejob.backends.local.supervisor import termination_grace_s, timestamp
 from corejob.errors import CorejobError, JobNotFoundError, UsageError
-from corejob.job.state import RESULT_LINE_PREFIX, summarize
+from corejob.job.state import summarize
+from trainer.contract.result import parse_result_line
 
 LAUNCH_TIMEOUT_S = 30.0
 FOLLOW_POLL_S = 0.5
@@ -218,17 +218,8 @@ class LocalBackend:
         path = self.store.log_path(name, "master-0")
         if self.store.read_job(name) is None or not path.exists():
             return None
-        found = None
         with open(path, errors="replace") as handle:
-            for line in handle:
-                if line.startswith(RESULT_LINE_PREFIX):
-                    found = line[len(RESULT_LINE_PREFIX) :]
-        if found is None:
-            return None
-        try:
-            return json.loads(found)
-        except json.JSONDecodeError:
-            return None
+            return parse_result_line(handle)
 
     # -- cancel -----------------------------------------------------------------------
     def cancel(self, name: str) -> bool:

@@ -7,11 +7,17 @@ import signal
 import pytest
 import torch
 
-from corejob.job.state import RESULT_LINE_PREFIX as CONTROLLER_PREFIX
 from trainer.contract.errors import ConfigError
 from trainer.contract.preemption import Preempted, SigtermFlag
-from trainer.contract.result import RESULT_LINE_PREFIX, build_result, clean_history, result_line
-from trainer.run import check_resume_compatible, config_label, resolve_resume
+from trainer.contract.result import (
+    RESULT_LINE_PREFIX,
+    build_result,
+    clean_history,
+    config_label,
+    parse_result_line,
+    result_line,
+)
+from trainer.run import check_resume_compatible, resolve_resume
 
 HISTORY = [
     {"epoch": 0, "val_bps_overall": 0.10, "val_bps/a": 0.05, "val_bps/b": 0.15},
@@ -20,8 +26,17 @@ HISTORY = [
 ]
 
 
-def test_trainer_and_controller_agree_on_the_result_line_prefix():
-    assert RESULT_LINE_PREFIX == CONTROLLER_PREFIX
+def test_the_last_well_formed_result_line_is_the_result():
+    lines = [
+        "COREJOB_EPOCH epoch=1/2",
+        f'{RESULT_LINE_PREFIX}{{"best_val_bps_overall": 0.1}}',
+        f'  {RESULT_LINE_PREFIX}{{"best_val_bps_overall": 0.2}}',  # kubectl's padding
+        f"Traceback: {RESULT_LINE_PREFIX}{{}}",  # quoted, not printed by the trainer
+    ]
+    assert parse_result_line(lines) == {"best_val_bps_overall": 0.2}
+    assert parse_result_line([*lines, f"{RESULT_LINE_PREFIX}{{truncated"]) is None
+    assert parse_result_line([f"{RESULT_LINE_PREFIX}[1]"]) is None
+    assert parse_result_line([]) is None
 
 
 def test_best_and_final_bits_per_spike_come_from_the_history():
