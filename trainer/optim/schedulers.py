@@ -2,8 +2,8 @@
 
 Warmup is per step and starts at ``base / (warmup + 1)``, reaching ``base`` at the first
 cosine step (a per-epoch warmup that starts at 0 trains the whole first epoch at LR 0);
-Lightning calls ``step()`` every optimizer step (``interval: "step"``). Each param group keeps its own base LR, so the core/head
-ratio set by ``core_lr_scale`` holds throughout.
+Lightning calls ``step()`` every optimizer step (``interval: "step"``). Each param group
+keeps its own base LR, so the core/head ratio set by ``core_lr_scale`` holds throughout.
 """
 
 from __future__ import annotations
