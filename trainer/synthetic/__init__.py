@@ -6,19 +6,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from trainer.synthetic.session import SessionSpec, simulate_session
 from trainer.synthetic.store import generation_lock, is_complete, write_session
 
-if TYPE_CHECKING:
-    from trainer.data.config import DatasetConfig, SessionConfig
+
+class SessionFields(Protocol):
+    """What the generator reads of one session's config (``data.config.SessionConfig``)."""
+
+    name: str
+    stim_type: str
+    n_units: int
+    seed: int
+    synthetic: dict[str, Any]
+
+
+class DatasetFields(Protocol):
+    """What the generator reads of a dataset config. The generator sits below the data
+    layer, so it names the fields it needs instead of importing the data layer's class."""
+
+    sessions: Sequence[SessionFields]
+    n_lags: int
+    behavior_dim: int
+    frame_rate_hz: float
+
+    def session_dir(self, session: Any) -> Path: ...
 
 __all__ = ["generate_dataset", "generate_session", "session_spec"]
 
 
-def session_spec(config: DatasetConfig, session: SessionConfig) -> SessionSpec:
+def session_spec(config: DatasetFields, session: SessionFields) -> SessionSpec:
     return SessionSpec(
         name=session.name,
         stim_type=session.stim_type,
@@ -31,7 +51,7 @@ def session_spec(config: DatasetConfig, session: SessionConfig) -> SessionSpec:
     )
 
 
-def generate_session(config: DatasetConfig, session: SessionConfig, force: bool = False) -> Path:
+def generate_session(config: DatasetFields, session: SessionFields, force: bool = False) -> Path:
     """Path of the session's folder, generating it first if it is missing (or ``force``)."""
     path = config.session_dir(session)
     if is_complete(path) and not force:
@@ -42,13 +62,10 @@ def generate_session(config: DatasetConfig, session: SessionConfig, force: bool 
         return write_session(simulate_session(session_spec(config, session)), path, replace=force)
 
 
-def generate_dataset(dataset_config: DatasetConfig | str | Path, force: bool = False) -> list[Path]:
-    """Generate every missing session of a dataset config; returns their folders in order."""
-    from trainer.data.config import DatasetConfig, load_dataset_config
+def generate_dataset(config: DatasetFields, force: bool = False) -> list[Path]:
+    """Generate every missing session of a loaded dataset config; their folders, in order.
 
-    config = (
-        dataset_config
-        if isinstance(dataset_config, DatasetConfig)
-        else load_dataset_config(dataset_config)
-    )
+    Takes the loaded config, not a name: loading configs is the data layer's job
+    (``trainer.data.config``), and the generator sits below it.
+    """
     return [generate_session(config, s, force=force) for s in config.sessions]
