@@ -2,8 +2,9 @@
 
 Layers, bottom first. A module may import its own layer and any layer below it, never one
 above — including imports inside functions, which are read here too. ``trainer.contract``
-is the bottom of both packages: the controller shares the exit-code and result-line
-clauses of the job contract with the trainer (and nothing else of the trainer).
+and ``trainer.configs`` are the bottom of both packages: the controller shares the
+exit-code and result-line clauses of the job contract and the config-name rule with the
+trainer (and nothing else of the trainer: no torch on a laptop).
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 LAYERS: list[list[str]] = [
-    ["trainer.contract", "trainer.__init__", "corejob.errors", "corejob.__init__"],
+    [
+        "trainer.contract",
+        "trainer.configs",
+        "trainer.__init__",
+        "corejob.errors",
+        "corejob.__init__",
+    ],
     ["trainer.synthetic", "corejob.job"],
     ["trainer.data", "corejob.backends"],
     ["trainer.optim", "corejob.sweep", "corejob.results"],
@@ -26,7 +33,12 @@ LAYERS: list[list[str]] = [
     ["corejob.cli", "corejob.__main__"],
 ]
 # What the controller may use of the trainer package (no torch behind these).
-CONTROLLER_MAY_IMPORT = ("trainer.contract.exit_codes", "trainer.contract.result")
+CONTROLLER_MAY_IMPORT = (
+    "trainer.configs",
+    "trainer.contract.errors",
+    "trainer.contract.exit_codes",
+    "trainer.contract.result",
+)
 MAX_MODULES_PER_PACKAGE = 8
 
 

@@ -7,9 +7,7 @@ operator rules from ``corejob.job.validation``) → linted against what the clus
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from corejob import __version__
@@ -18,6 +16,8 @@ from corejob.job.identity import identify
 from corejob.job.kubeflow import trainer_containers
 from corejob.job.values import image_values as split_image_reference
 from corejob.job.values import merge_values
+from trainer.configs import DATASETS, MODELS, is_config_path, resolve_config
+from trainer.contract.errors import ConfigError
 
 DEFAULT_IMAGE_REPOSITORY = "localhost/corejob-trainer"
 GPU = "nvidia.com/gpu"
@@ -36,26 +36,15 @@ class JobRequest:
     values: dict[str, Any] = field(default_factory=dict)  # -f/--set*, already merged
 
 
-def configs_dir() -> Path:
-    """``trainer/configs`` of the installed trainer package, found without importing it."""
-    spec = importlib.util.find_spec("trainer")
-    if spec and spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations))) / "configs"
-    return Path(__file__).resolve().parents[2] / "trainer" / "configs"
-
-
-def available(kind: str) -> list[str]:
-    """Config names of ``kind`` ("models" or "datasets"): the YAML files in its directory."""
-    return sorted(p.stem for p in (configs_dir() / kind).glob("*.yaml"))
-
-
 def check_config_name(kind: str, name: str) -> None:
-    """Unknown names fail with the list of known ones; paths (in the image) pass."""
-    if "/" in name or name.endswith((".yaml", ".yml")):
+    """Unknown bundled names fail with the list of known ones (the trainer's own rule);
+    paths pass: they name files inside the image, not on this machine."""
+    if is_config_path(name):
         return
-    known = available(f"{kind}s")
-    if name not in known:
-        raise UsageError(f"unknown {kind} {name!r}; available: {', '.join(known) or '(none)'}")
+    try:
+        resolve_config(kind, name)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
 
 
 def image_values(image: str) -> dict[str, str]:
@@ -90,8 +79,8 @@ def build_job(request: JobRequest, namespace: str | None) -> dict[str, Any]:
     from corejob.job.render import RenderError, render_job
     from corejob.job.validation import validate_job
 
-    check_config_name("model", request.model)
-    check_config_name("dataset", request.dataset)
+    check_config_name(MODELS, request.model)
+    check_config_name(DATASETS, request.dataset)
     if request.workers is not None and request.workers < 0:
         raise UsageError(f"--workers must be >= 0, got {request.workers}")
     if request.gpus is not None and request.gpus < 0:

@@ -9,6 +9,8 @@ import yaml
 from corejob.errors import ExitCode
 from corejob.job.spec import JobRequest, build_job
 from corejob.job.state import LABEL_CONFIG_HASH
+from tests.corejob.conftest import Background
+from tests.support.wait import wait_until
 
 SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation")
 
@@ -73,7 +75,7 @@ def test_resubmit_does_not_duplicate_and_a_changed_config_gets_a_new_name(cluste
 def test_unknown_model_lists_the_available_ones(cluster, corejob):
     result = corejob("submit", "-m", "res_huge", "-d", "synthetic_tiny")
     assert result.code == ExitCode.USAGE
-    assert "unknown model 'res_huge'; available:" in result.err
+    assert "--model_config: res_huge: unknown model config; available:" in result.err
     assert "res_small" in result.err and "Traceback" not in result.err
     bad_dataset = corejob("submit", "-m", "res_small", "-d", "mnist")
     assert bad_dataset.code == ExitCode.USAGE and "synthetic_tiny" in bad_dataset.err
@@ -116,17 +118,19 @@ def test_no_kube_context_is_its_own_error(tmp_path, monkeypatch, corejob):
 
 
 def test_submit_wait_returns_the_jobs_outcome(cluster, corejob):
-    from tests.corejob.conftest import Background, wait_for
-
     waiting = Background("submit", "-m", "res_small", "-d", "synthetic_tiny", "--wait")
-    (job,) = wait_for(lambda: cluster.jobs())
+    (job,) = wait_until(cluster.jobs, 15, "submit --wait to create its job")
     cluster.operator.set_condition(job["metadata"]["name"], "Running")
     cluster.operator.set_condition(job["metadata"]["name"], "Succeeded")
     assert waiting.join() == ExitCode.OK
 
     failing = Background("submit", "-m", "res_small", "-d", "synthetic_mixed", "--wait")
-    name = wait_for(lambda: [j for j in cluster.jobs() if "mixed" in j["metadata"]["name"]])[0]
-    cluster.operator.set_condition(name["metadata"]["name"], "Failed", "PyTorchJobFailed", "oom")
+    (mixed,) = wait_until(
+        lambda: [j for j in cluster.jobs() if "mixed" in j["metadata"]["name"]],
+        15,
+        "submit --wait to create the synthetic_mixed job",
+    )
+    cluster.operator.set_condition(mixed["metadata"]["name"], "Failed", "PyTorchJobFailed", "oom")
     assert failing.join() == ExitCode.JOB_FAILED
 
 

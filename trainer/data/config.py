@@ -18,11 +18,12 @@ from typing import Any
 
 import yaml
 
+from trainer.configs import DATASETS, config_dir, resolve_config
 from trainer.contract.errors import ConfigError
 from trainer.data.config_checks import check_parent, check_session
 from trainer.synthetic.presets import GENERATOR_VERSION
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "datasets"
+CONFIG_DIR = config_dir(DATASETS)
 DEFAULT_DATA_ROOT = "data"
 
 _SESSION_DEFAULT_KEYS = ("stim_type", "n_units", "synthetic")
@@ -126,27 +127,6 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-def available_configs() -> list[str]:
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-
-
-def resolve_config_path(name_or_path: str | Path) -> Path:
-    """A path to an existing file, or a bare name looked up in ``configs/datasets``."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise ConfigError(str(path), "dataset_config", "file not found; check the path")
-        return path.resolve()
-    candidate = CONFIG_DIR / f"{name_or_path}.yaml"
-    if not candidate.is_file():
-        raise ConfigError(
-            "--dataset_configs_path",
-            "name",
-            f"unknown dataset config {str(name_or_path)!r}; available: {available_configs()}",
-        )
-    return candidate
-
-
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
@@ -167,7 +147,7 @@ def load_dataset_config(
     max_datasets: int | None = None,
 ) -> DatasetConfig:
     """Load, merge and validate a dataset config (see module docstring)."""
-    path = resolve_config_path(name_or_path)
+    path = resolve_config(DATASETS, name_or_path)
     parent = read_yaml(path)
     src = str(path)
     common = check_parent(parent, src)

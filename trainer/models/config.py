@@ -12,12 +12,13 @@ from typing import Any
 
 import yaml
 
+from trainer.configs import MODELS, available_configs, config_dir, resolve_config
 from trainer.contract.errors import ConfigError
 from trainer.models import registry
 from trainer.models.model import OUTPUT_ACTIVATIONS
 from trainer.models.registry import Field
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "models"
+CONFIG_DIR = config_dir(MODELS)
 
 # Top-level fields besides the components. ``regularization`` is a list of penalty specs
 # validated by ``trainer.optim.regularizers``; ``weight_decay_exclude`` adds fnmatch patterns
@@ -49,28 +50,12 @@ DEFAULT_TYPES = {
 
 def available_model_configs() -> list[str]:
     """Names of the bundled model configs."""
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-
-
-def resolve_model_config_path(name_or_path: str | Path) -> Path:
-    """A bundled config name (``res_small``) or a path to a YAML file."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise ConfigError("--model_config", str(name_or_path), "file not found")
-        return path
-    bundled = CONFIG_DIR / f"{name_or_path}.yaml"
-    if not bundled.is_file():
-        choices = ", ".join(available_model_configs())
-        raise ConfigError(
-            "--model_config", str(name_or_path), f"unknown model config; available: {choices}"
-        )
-    return bundled
+    return available_configs(MODELS)
 
 
 def load_model_config(name_or_path: str | Path) -> dict[str, Any]:
     """Read, validate and resolve a model config (``ConfigError`` on any bad field)."""
-    path = resolve_model_config_path(name_or_path)
+    path = resolve_config(MODELS, name_or_path)
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

@@ -35,6 +35,7 @@ class DatasetFields(Protocol):
 
     def session_dir(self, session: Any) -> Path: ...
 
+
 __all__ = ["generate_dataset", "generate_session", "session_spec"]
 
 
