@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,14 +59,3 @@ class Background:
         assert not self.thread.is_alive(), "corejob did not finish"
         assert self.code is not None
         return self.code
-
-
-def wait_for(predicate, timeout: float = 15.0):
-    """Poll ``predicate`` until it returns something truthy (which is returned)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")

@@ -6,7 +6,8 @@ import csv
 import json
 
 from corejob.errors import ExitCode
-from tests.corejob.conftest import Background, wait_for
+from tests.corejob.conftest import Background
+from tests.support.wait import wait_until
 
 RESULT = {"model": "res_small", "dataset": "synthetic_tiny", "best_val_bps_overall": 0.4321,
           "final_val_bps_overall": 0.41, "val_bps": {"s1": 0.43}, "epochs": 3,
@@ -125,7 +126,11 @@ def test_cancel_a_job_and_a_sweep(cluster, corejob):
 
     grid = ["--models", "res_small", "--datasets", "synthetic_tiny,synthetic_mixed"]
     sweep = Background("sweep", *grid, "--name", "gone", "--poll", "0.2")
-    wait_for(lambda: len(cluster.jobs("corejob.dev/sweep=gone")) == 2)
+    wait_until(
+        lambda: len(cluster.jobs("corejob.dev/sweep=gone")) == 2,
+        15,
+        "sweep 'gone' to create both of its jobs",
+    )
     cancelled = corejob("cancel", "--sweep", "gone")
     assert cancelled.out.count("deleted job") == 2
     assert cluster.jobs("corejob.dev/sweep=gone") == []
@@ -134,7 +139,7 @@ def test_cancel_a_job_and_a_sweep(cluster, corejob):
 
 def test_submit_follow_streams_the_master_log_then_reports_the_outcome(cluster, capsys):
     follow = Background("submit", "-m", "res_small", "-d", "synthetic_tiny", "--follow")
-    (job,) = wait_for(lambda: cluster.jobs())
+    (job,) = wait_until(cluster.jobs, 15, "submit --follow to create its job")
     name = job["metadata"]["name"]
     master = cluster.operator.add_pod(name, "master", 0, logs=["epoch 1"])
     cluster.operator.log(master, "COREJOB_RESULT {}")

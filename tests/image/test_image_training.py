@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 import torch
 
 from tests.support.podman import TrainerImage
+from tests.support.wait import wait_until
 from trainer.contract.result import RESULT_LINE_PREFIX
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
@@ -109,15 +109,15 @@ def _logs(image: TrainerImage, container: str) -> str:
 
 
 def _wait_for_log(image: TrainerImage, container: str, marker: str, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def logged() -> str | None:
         text = _logs(image, container)
         if marker in text:
             return text
         state = image.podman.run("inspect", "-f", "{{.State.Running}}", container).stdout
         assert state.strip() == "true", f"{container} ended before `{marker}`:\n{text}"
-        time.sleep(1)
-    raise AssertionError(f"no `{marker}` from {container} within {timeout}s")
+        return None
+
+    return wait_until(logged, timeout, f"`{marker}` in the log of {container}", interval=1)
 
 
 def _heartbeat_steps(logs: str) -> list[int]:
@@ -139,8 +139,10 @@ def test_podman_stop_saves_last_ckpt_and_exits_143(
     pod = f"{job}-master-0"
     train = ["train", *TINY_RUN, "--run_dir", f"/runs/{job}", "--max_epochs", "1000"]
     podman.run("run", "-d", "--name", pod, *_pod_args(job, runs, data), trainer_image.tag, *train)
+    # The heartbeat is printed at the end of epoch 1 while SIGTERM handling is armed: from
+    # then on a SIGTERM is acted on at the next batch end, which lies inside a later epoch
+    # (past the last heartbeat), so no sleep "into the next epoch" is needed.
     _wait_for_log(trainer_image, pod, "COREJOB_EPOCH", timeout=180)
-    time.sleep(1.5)  # into the next epoch
 
     podman.run("stop", "-t", "60", pod, timeout=90)  # SIGTERM; SIGKILL only after 60 s
     code = int(podman.run("inspect", "-f", "{{.State.ExitCode}}", pod).stdout)

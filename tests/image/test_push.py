@@ -8,7 +8,6 @@ import re
 import shutil
 import socket
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.podman import IMAGE_NAME, REPO, TrainerImage, podman_env
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
 
@@ -39,13 +39,17 @@ def registry(tmp_path: Path) -> Iterator[str]:
         f"http: {{addr: {address}}}\n"
     )
     proc = subprocess.Popen([server, "serve", str(config)], stderr=subprocess.DEVNULL)
+
+    def answers() -> bool:
+        assert proc.poll() is None, f"docker-registry exited {proc.returncode}"
+        try:
+            with urllib.request.urlopen(f"http://{address}/v2/", timeout=1):
+                return True
+        except OSError:
+            return False
+
     try:
-        for _ in range(50):
-            try:
-                urllib.request.urlopen(f"http://{address}/v2/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until(answers, 10, f"the registry to answer on {address}", interval=0.1)
         yield address
     finally:
         proc.terminate()

@@ -14,11 +14,11 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.wait import wait_until
 from trainer.contract.result import RESULT_LINE_PREFIX
 
 TINY = ("--model_config", "res_small", "--dataset_configs_path", "synthetic_tiny")
@@ -59,14 +59,34 @@ class Proc:
         return code
 
     def wait_for_line(self, prefix: str, count: int = 1, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Until ``count`` lines start with ``prefix``; fails at once if the process exits."""
+
+        def seen() -> bool:
+            exited = self.popen.poll() is not None
+            if exited and self.reader:
+                self.reader.join(timeout=10)  # the last lines may still be in the pipe
             if sum(line.startswith(prefix) for line in self.lines) >= count:
-                return
-            if self.popen.poll() is not None:
-                raise AssertionError(f"process exited {self.popen.returncode}:\n{self.output}")
-            time.sleep(0.05)
-        raise AssertionError(f"no {count}x {prefix!r} within {timeout}s:\n{self.output}")
+                return True
+            if exited:
+                raise AssertionError(f"process exited {self.popen.returncode} before {prefix!r}")
+            return False
+
+        try:
+            wait_until(seen, timeout, f"{count}x {prefix!r} in the output")
+        except AssertionError as error:
+            raise AssertionError(f"{error}:\n{self.output}") from None
+
+    def sigterm_handler_installed(self) -> bool:
+        """Whether the process catches SIGTERM yet (``SigCgt`` in ``/proc/<pid>/status``).
+
+        The CLI installs its handler first thing, before torch is imported; until then a
+        SIGTERM would kill the interpreter outright. Fails at once if the process exited.
+        """
+        if self.popen.poll() is not None:
+            raise AssertionError(f"process exited {self.popen.returncode}:\n{self.output}")
+        status = Path(f"/proc/{self.popen.pid}/status").read_text()
+        caught = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+        return bool(int(caught, 16) & (1 << (signal.SIGTERM - 1)))
 
     def signal(self, signum: int = signal.SIGTERM) -> None:
         self.popen.send_signal(signum)
@@ -117,11 +137,7 @@ def launch_gang(args: Sequence[str], world_size: int, cwd: Path) -> list[Proc]:
 
 
 def wait_for_file(path: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} did not appear within {timeout}s")
-        time.sleep(0.05)
+    wait_until(path.exists, timeout, f"{path} to appear")
 
 
 def kill_all(procs: Sequence[Proc]) -> None:

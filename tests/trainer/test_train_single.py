@@ -2,12 +2,12 @@
 
 import json
 import signal
-import time
 
 import pytest
 import torch
 
 from tests.support.trainer_launch import TINY, base_env, start
+from tests.support.wait import wait_until
 from trainer.contract import exit_codes
 from trainer.contract.result import RESULT_LINE_PREFIX
 from trainer.models.lightning_module import MultiDatasetModel
@@ -45,13 +45,18 @@ def test_tiny_run_writes_checkpoints_metrics_and_one_result_line(tmp_path, tiny_
 def test_sigterm_saves_a_complete_last_checkpoint_and_exits_143(tmp_path, tiny_data):
     args = [*TINY, "--run_dir", "run", "--data_root", str(tiny_data), "--max_epochs", "200"]
     proc = start(args, base_env(OMP_NUM_THREADS="1"), tmp_path)
+    # The epoch-1 heartbeat is printed while SIGTERM handling is armed; the handler only
+    # records the signal and the next batch end acts on it. Signalled as soon as the line
+    # is seen, that is an early batch of the next epoch: no sleep "into the next epoch".
     proc.wait_for_line("COREJOB_EPOCH", timeout=180)
-    time.sleep(0.3)  # into the next epoch
     proc.signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == exit_codes.PREEMPTED, proc.output
     checkpoint = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)
     steps_per_epoch = checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]
     assert checkpoint["global_step"] > 0 and not steps_per_epoch["is_last_batch"]
+    heartbeats = [line for line in proc.lines if line.startswith("COREJOB_EPOCH")]
+    last_heartbeat_step = int(heartbeats[-1].split(" step=")[1].split()[0])
+    assert checkpoint["global_step"] > last_heartbeat_step  # SIGTERM's save, not an epoch end
     assert {"state_dict", "optimizer_states", "lr_schedulers", "loops", "corejob"} <= set(
         checkpoint
     )
@@ -60,9 +65,13 @@ def test_sigterm_saves_a_complete_last_checkpoint_and_exits_143(tmp_path, tiny_d
 
 def test_sigterm_during_startup_exits_143_at_once(tmp_path):
     proc = start([*TINY, "--run_dir", "run"], base_env(), tmp_path)
-    time.sleep(0.5)  # still importing torch
+    # Not a fixed sleep hoped to land "while torch is still importing": wait until the CLI
+    # has installed its SIGTERM handler (its first act, before torch is imported), then
+    # signal at once; the message proves the signal arrived before training began.
+    wait_until(proc.sigterm_handler_installed, 30, "the trainer to install its SIGTERM handler")
     proc.signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == exit_codes.PREEMPTED, proc.output
+    assert "preempted: received signal 15 outside the training loop" in proc.output
 
 
 def test_weights_digest_covers_zero_dim_buffers_and_sees_every_change():

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-import time
 
 import yaml
 
 from corejob.backends.base import PollingTracker
 from corejob.errors import ExitCode
 from corejob.job.state import LABEL_SWEEP, JobState, summarize
-from tests.corejob.conftest import Background, wait_for
+from tests.corejob.conftest import Background
+from tests.support.wait import wait_until
 
 
 def active(jobs: list[dict]) -> list[dict]:
@@ -22,27 +22,57 @@ def sweep_args(name: str, models: str, datasets: str, *extra: str) -> list[str]:
             "--poll", "0.2", *extra]  # fmt: skip
 
 
+def most_active_at_once(cluster, sweep: str) -> int:
+    """The peak number of the sweep's jobs created and not yet Succeeded, over the whole run.
+
+    Replays the API server's request log, which holds the controller's creates and the
+    operator's status patches in the order the server handled them: an overshoot shows up
+    whenever it happened, not only if the test happened to look at that moment.
+    """
+    active: set[str] = set()
+    peak = 0
+    for request in cluster.emulator.requests:
+        if request.resource is None or request.resource.plural != "pytorchjobs":
+            continue
+        if request.method.value == "POST":
+            if request.data["metadata"]["labels"].get(LABEL_SWEEP) == sweep:
+                active.add(request.data["metadata"]["name"])
+        elif request.method.value == "PATCH" and request.subresource == "status":
+            newest = request.data["status"]["conditions"][-1]
+            active -= {request.name} if newest["type"] == "Succeeded" else set()
+        peak = max(peak, len(active))
+    return peak
+
+
 def test_sweep_2x3_respects_max_parallel_and_fills_slots(cluster):
     sweep = Background(*sweep_args("grid", "res_small,res_small_gru",
                                    "synthetic_tiny,synthetic_mixed,synthetic_gaborium",
                                    "--max-parallel", "2"))  # fmt: skip
-    finished = 0
-    while finished < 6:
-        running = wait_for(lambda: active(cluster.jobs(f"{LABEL_SWEEP}=grid")))
-        time.sleep(0.3)  # give the controller a chance to overshoot, if it would
+
+    def observe(finished: int) -> list[dict]:
+        """The sweep's jobs now, checked against --max-parallel at every look."""
         jobs = cluster.jobs(f"{LABEL_SWEEP}=grid")
         assert len(active(jobs)) <= 2, "more than --max-parallel jobs at once"
         assert len(jobs) == finished + len(active(jobs))
+        return jobs
+
+    for finished in range(6):
+        running = wait_until(
+            lambda n=finished: active(observe(n)), 15, f"an active grid job ({finished} finished)"
+        )
         cluster.operator.set_condition(running[0]["metadata"]["name"], "Succeeded")
-        finished += 1
-        wait_for(lambda n=finished: len(cluster.jobs(f"{LABEL_SWEEP}=grid")) >= min(n + 2, 6)
-                 or n == 6)  # fmt: skip
+        wait_until(
+            lambda n=finished + 1: len(observe(n)) >= min(n + 2, 6),
+            15,
+            f"the sweep to fill the slot freed by finished job {finished + 1}",
+        )
 
     assert sweep.join() == ExitCode.OK
     jobs = cluster.jobs(f"{LABEL_SWEEP}=grid")
     assert len(jobs) == 6 and all(summarize(j).state == JobState.SUCCEEDED for j in jobs)
     cells = {(summarize(j).model, summarize(j).dataset) for j in jobs}
     assert len(cells) == 6
+    assert most_active_at_once(cluster, "grid") == 2  # never more, and both slots were used
 
     kubectl = subprocess.run(
         ["kubectl", "--kubeconfig", str(cluster.kubeconfig), "get", "pytorchjobs",
@@ -64,8 +94,12 @@ def fail_with_exit_code(cluster, job: str, exit_code: int) -> None:
 def test_retryable_failure_is_retried_and_permanent_is_not(cluster):
     sweep = Background(*sweep_args("retry", "res_small", "synthetic_tiny,synthetic_mixed",
                                    "--max-parallel", "2", "--retries", "1"))  # fmt: skip
-    jobs = wait_for(lambda: len(cluster.jobs("corejob.dev/sweep=retry")) == 2
-                    and cluster.jobs("corejob.dev/sweep=retry"))  # fmt: skip
+
+    def both_created() -> list[dict] | None:
+        jobs = cluster.jobs("corejob.dev/sweep=retry")
+        return jobs if len(jobs) == 2 else None
+
+    jobs = wait_until(both_created, 15, "sweep 'retry' to create both of its jobs")
     by_dataset = {summarize(j).dataset: j for j in jobs}
     preempted = by_dataset["synthetic_tiny"]["metadata"]
     broken = by_dataset["synthetic_mixed"]["metadata"]
@@ -77,7 +111,7 @@ def test_retryable_failure_is_retried_and_permanent_is_not(cluster):
         job = cluster.job(preempted["name"])
         return job if job and job["metadata"]["uid"] != preempted["uid"] else None
 
-    wait_for(recreated)
+    wait_until(recreated, 15, f"the sweep to retry {preempted['name']} (a new uid)")
     cluster.operator.set_condition(preempted["name"], "Succeeded")
     assert sweep.join() == ExitCode.JOB_FAILED
     assert cluster.job(broken["name"])["metadata"]["uid"] == broken["uid"]  # not retried
@@ -90,17 +124,21 @@ def test_rerun_submits_only_missing_or_failed_cells(cluster, corejob):
     done, failed = [job["metadata"]["name"] for job in yaml.safe_load_all(dry.out)]
     # Earlier runs (of parts of the grid) left one cell Succeeded and one Failed (exit 1).
     first_run = Background(*sweep_args("again", "res_small", "synthetic_tiny"))
-    wait_for(lambda: cluster.job(done))
+    wait_until(lambda: cluster.job(done), 15, f"the first run to create {done}")
     cluster.operator.set_condition(done, "Succeeded")
     assert first_run.join() == ExitCode.OK
     second_run = Background(*sweep_args("again", "res_small", "synthetic_mixed"))
-    wait_for(lambda: cluster.job(failed))
+    wait_until(lambda: cluster.job(failed), 15, f"the second run to create {failed}")
     fail_with_exit_code(cluster, failed, 1)
     assert second_run.join() == ExitCode.JOB_FAILED  # permanent: not retried in that run
 
     rerun = Background(*sweep_args("again", "res_small", "synthetic_tiny,synthetic_mixed"))
     first_uid = cluster.job(failed)["metadata"]["uid"]
-    wait_for(lambda: (job := cluster.job(failed)) and job["metadata"]["uid"] != first_uid)
+    wait_until(
+        lambda: (job := cluster.job(failed)) and job["metadata"]["uid"] != first_uid,
+        15,
+        f"the rerun to resubmit {failed} (a new uid)",
+    )
     cluster.operator.set_condition(failed, "Succeeded")
     assert rerun.join() == ExitCode.OK
     creates = [r for r in cluster.controller_requests() if r.method.value == "POST"]

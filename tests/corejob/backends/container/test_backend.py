@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from corejob.backends.local.store import process_alive
 from corejob.job.state import JobState, summarize
 from tests.support.local_jobs import chart_job
 from tests.support.podman import TrainerImage, trainer_image  # noqa: F401
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
 
@@ -26,10 +26,12 @@ def test_master_and_worker_containers_train_together(trainer_image: TrainerImage
     )
     backend = ContainerBackend(tmp_path, engine=trainer_image.podman.executable)
     assert backend.submit(job).created
-    deadline = time.monotonic() + 150
-    while not (summary := summarize(backend.get("ctiny"))).state.finished:
-        assert time.monotonic() < deadline, f"still {summary.state}"
-        time.sleep(1)
+    summary = wait_until(
+        lambda: (found := summarize(backend.get("ctiny"))).state.finished and found,
+        150,
+        "job ctiny to finish",
+        interval=1,
+    )
     logs = "\n".join(backend.logs("ctiny", all_replicas=True))
     assert summary.state is JobState.SUCCEEDED, logs[-3000:]
     # the worker found the master by its pod name, like the cluster's headless Service
@@ -41,9 +43,12 @@ def test_master_and_worker_containers_train_together(trainer_image: TrainerImage
     assert (tmp_path / "ctiny" / "volumes" / "runs" / "ctiny" / "metrics.json").exists()
 
     record = backend.store.read_supervisor("ctiny")
-    deadline = time.monotonic() + 30  # the supervisor removes containers and network last
-    while process_alive(record["pid"], record["start_time"]) and time.monotonic() < deadline:
-        time.sleep(0.5)
+    wait_until(  # the supervisor removes the containers and the network last, then exits
+        lambda: not process_alive(record["pid"], record["start_time"]),
+        30,
+        "the ctiny supervisor to clean up and exit",
+        interval=0.5,
+    )
     podman = trainer_image.podman
     names = podman.run("ps", "--all", "--format", "{{.Names}}").stdout.split()
     assert not {"ctiny-master-0", "ctiny-worker-0"} & set(names)

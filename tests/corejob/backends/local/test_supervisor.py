@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from corejob.backends.local.backend import LocalBackend
+from corejob.backends.local.log_index import read_index
 from corejob.backends.local.store import process_alive
 from corejob.job.state import JobState, summarize
 from tests.support.local_jobs import script_job
+from tests.support.wait import wait_until
 
 # Stand-in trainer: records its env, then does what its attempt number says.
 PROGRAM = r"""
@@ -69,13 +71,11 @@ def job_with(name: str, behaviour: str, **run_policy):
 
 
 def wait_until_finished(backend: LocalBackend, name: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def finished():
         summary = summarize(backend.get(name))
-        if summary.state.finished:
-            return summary
-        time.sleep(0.1)
-    raise AssertionError(f"{name} still {summary.state} after {timeout} s")
+        return summary if summary.state.finished else None
+
+    return wait_until(finished, timeout, f"job {name} to finish", interval=0.1)
 
 
 def run_dir(tmp_path: Path, name: str) -> Path:
@@ -84,10 +84,11 @@ def run_dir(tmp_path: Path, name: str) -> Path:
 
 def recorded_pids(tmp_path: Path, name: str, timeout: float = 15.0) -> list[int]:
     files = [run_dir(tmp_path, name) / f"pids-{rank}" for rank in (0, 1)]
-    deadline = time.monotonic() + timeout
-    while not all(f.exists() and f.read_text() for f in files):
-        assert time.monotonic() < deadline, "stand-in replicas did not start"
-        time.sleep(0.05)
+    wait_until(
+        lambda: all(f.exists() and f.read_text() for f in files),
+        timeout,
+        f"both stand-in replicas of {name} to record their pids",
+    )
     return [int(pid) for f in files for pid in f.read_text().split()]
 
 
@@ -125,12 +126,47 @@ def test_follow_streams_until_the_job_ends(tmp_path: Path):
     assert summarize(backend.get("ticker")).state is JobState.SUCCEEDED
 
 
+# Prints 'early', then 'late' only once the test creates the file ``go``.
+EARLY_THEN_LATE = """
+print('early', flush=True)
+while not os.path.exists(os.path.join(run_dir, "go")):
+    time.sleep(0.05)
+print('late', flush=True)
+"""
+
+
 def test_since_cuts_the_log_by_write_time(tmp_path: Path):
+    """``since_seconds=2`` keeps the line written after the cutoff and drops the one before.
+
+    The supervisor records when each part of a log was written (its ``.index``). The test
+    reads when 'early' was recorded and lets the job print 'late' only once that is more
+    than 2 s (plus a margin) in the past, so no sleep has to be long enough.
+    """
     backend = LocalBackend(tmp_path)
-    backend.submit(job_with("since", "print('early', flush=True)\ntime.sleep(4)\nprint('late')\n"))
-    wait_until_finished(backend, "since")
-    recent = list(backend.logs("since", since_seconds=2))
+    backend.submit(job_with("since", EARLY_THEN_LATE))
+    log = backend.store.log_path("since", "master-0")
+
+    def indexed(line: bytes) -> float | None:
+        """When the supervisor recorded ``line`` as written, if it has."""
+        text = log.read_bytes() if log.exists() else b""
+        if line + b"\n" not in text:
+            return None
+        end = text.index(line + b"\n") + len(line) + 1
+        return next((when for size, when in read_index(log) if size >= end), None)
+
+    since_s = 2
+    early_at = wait_until(lambda: indexed(b"early"), 15, "'early' in the log index")
+    wait_until(
+        lambda: time.time() > early_at + since_s + 0.5,
+        since_s + 5,
+        f"'early' to be over {since_s} s old",
+    )
+    (run_dir(tmp_path, "since") / "go").touch()
+    wait_until(lambda: indexed(b"late"), 15, "'late' in the log index")
+    # Asked at once, 'late' is well inside the window: it was indexed a poll interval ago.
+    recent = list(backend.logs("since", since_seconds=since_s))
     assert "late" in recent and "early" not in recent
+    assert wait_until_finished(backend, "since").state is JobState.SUCCEEDED
     assert "early" in list(backend.logs("since"))
 
 
@@ -177,10 +213,12 @@ def test_active_deadline_stops_an_overlong_job(tmp_path: Path):
     pids = recorded_pids(tmp_path, "slow")
     summary = wait_until_finished(backend, "slow")
     assert summary.state is JobState.FAILED and "deadline" in summary.message
-    deadline = time.monotonic() + 10
-    while any(process_alive(pid, None) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(process_alive(pid, None) for pid in pids)
+    wait_until(
+        lambda: not any(process_alive(pid, None) for pid in pids),
+        10,
+        "the replicas and their children to be gone after the deadline",
+        interval=0.1,
+    )
 
 
 def test_a_dead_supervisor_is_reported_as_failed(tmp_path: Path):
@@ -188,8 +226,8 @@ def test_a_dead_supervisor_is_reported_as_failed(tmp_path: Path):
     backend.submit(job_with("orphan", HANG))
     pids = recorded_pids(tmp_path, "orphan")
     os.kill(backend.store.read_supervisor("orphan")["pid"], 9)
-    time.sleep(0.3)
-    summary = summarize(backend.get("orphan"))
+    # The replicas run on (HANG sleeps 300 s): only the dead supervisor can end the job.
+    summary = wait_until_finished(backend, "orphan", timeout=15)
     assert summary.state is JobState.FAILED and "supervisor" in summary.message
     assert backend.cancel("orphan")
     for pid in pids:

@@ -14,15 +14,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from corejob.backends.local.backend import LocalBackend
-from corejob.backends.local.store import process_alive
 from corejob.job.state import JobState, summarize
 from tests.support.local_jobs import chart_job
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -37,22 +36,20 @@ def corejob(*args: str, runs_dir: Path) -> subprocess.CompletedProcess[str]:
 
 
 def wait_until_finished(backend: LocalBackend, name: str, timeout: float = 150.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def finished():
         summary = summarize(backend.get(name))
-        if summary.state.finished:
-            return summary
-        time.sleep(0.5)
-    raise AssertionError(f"{name} still {summary.state} after {timeout} s")
+        return summary if summary.state.finished else None
+
+    return wait_until(finished, timeout, f"job {name} to finish", interval=0.5)
 
 
 def wait_for_line(path: Path, text: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text(errors="replace"):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{text!r} never appeared in {path}")
+    wait_until(
+        lambda: path.exists() and text in path.read_text(errors="replace"),
+        timeout,
+        f"{text!r} in {path.name}",
+        interval=0.2,
+    )
 
 
 def group_members(pgids: list[int]) -> list[int]:
@@ -170,10 +167,10 @@ def test_cancel_and_deadline_leave_no_process(tmp_path: Path):
     pgids = list(replica_pids(backend, "deadline").values())
     summary = wait_until_finished(backend, "deadline", timeout=120)
     assert summary.state is JobState.FAILED and "deadline" in summary.message
-    supervisor = backend.store.read_supervisor("deadline")
-    deadline = time.monotonic() + 30
-    while (
-        group_members(pgids) or process_alive(supervisor["pid"], supervisor["start_time"])
-    ) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert group_members(pgids) == []
+    # The replicas and their data-loader workers are stopped as the job fails, or soon after.
+    wait_until(
+        lambda: group_members(pgids) == [],
+        30,
+        "the deadline job's replicas and their workers to be gone",
+        interval=0.2,
+    )
