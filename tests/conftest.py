@@ -1,6 +1,23 @@
-"""Shared pytest setup: never let W&B touch the network from a test."""
+"""Shared pytest setup: W&B never touches the network; one generated ``synthetic_tiny``."""
 
 import os
+from pathlib import Path
+
+import pytest
+
+from tests.support.trainer_launch import run_trainer
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """``synthetic_tiny`` on disk, made by ``corejob-train generate`` (shared, read-only use)."""
+    root = tmp_path_factory.mktemp("tiny-data")
+    code = run_trainer(
+        ["generate", "--dataset_configs_path", "synthetic_tiny", "--data_root", str(root)]
+    )
+    assert code == 0
+    assert any(root.iterdir())
+    return root

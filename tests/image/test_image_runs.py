@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import tomllib
 
 import pytest
 
-from tests.support.podman import REPO, TrainerImage
+from corejob import __version__
+from tests.support.podman import TrainerImage
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
 
@@ -42,8 +42,7 @@ def test_entrypoint_is_the_trainer_behind_an_init(trainer_image: TrainerImage) -
 
 def test_oci_labels_name_source_revision_and_version(trainer_image: TrainerImage) -> None:
     labels = _config(trainer_image)["Labels"]
-    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
-    assert labels["org.opencontainers.image.version"] == version
+    assert labels["org.opencontainers.image.version"] == __version__
     assert len(labels["org.opencontainers.image.revision"]) == 40  # a full git sha
     assert labels["org.opencontainers.image.source"]
 
