@@ -78,7 +78,8 @@ class StepClock(pl.Callback):
 def _runtime_trainer(args: Any, run_dir: Path, clock: StepClock, steps: int) -> pl.Trainer:
     """Our trainer as ``trainer.run`` builds it, minus epoch-end checkpointing/validation."""
     from trainer import run
-    from trainer.callbacks.heartbeat import EpochHeartbeat, PreemptionCheckpoint
+    from trainer.callbacks.checkpointing import MidEpochCheckpoint
+    from trainer.callbacks.heartbeat import EpochHeartbeat
     from trainer.contract import distributed
     from trainer.contract.preemption import SigtermFlag
 
@@ -88,7 +89,7 @@ def _runtime_trainer(args: Any, run_dir: Path, clock: StepClock, steps: int) -> 
     kwargs.update(default_root_dir=str(run_dir), enable_checkpointing=False)
     callbacks = [
         EpochHeartbeat(stream=sys.stderr),
-        PreemptionCheckpoint(SigtermFlag(), run_dir / "last.ckpt"),
+        MidEpochCheckpoint(SigtermFlag(), run_dir / "last.ckpt"),
         pl.callbacks.LearningRateMonitor(),
         clock,
     ]

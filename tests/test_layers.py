@@ -24,7 +24,7 @@ LAYERS: list[list[str]] = [
         "corejob.errors",
         "corejob.__init__",
     ],
-    ["trainer.synthetic", "corejob.job"],
+    ["trainer.synthetic", "trainer.checkpoints", "corejob.job"],
     ["trainer.data", "corejob.backends"],
     ["trainer.optim", "corejob.sweep", "corejob.results"],
     ["trainer.models"],

@@ -44,6 +44,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
+    return value
+
+
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset_configs_path",
@@ -108,6 +115,20 @@ def _add_output_args(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--ckpt_path", default=None, help="resume from this checkpoint (VisionCore's name)"
+    )
+    group.add_argument(
+        "--checkpoint_every_minutes",
+        type=_non_negative_float,
+        default=15.0,
+        help="also save last.ckpt this often inside epochs (bounds work lost to a preemption"
+        " or node loss; 0: only at epoch ends)",
+    )
+    group.add_argument(
+        "--damaged_checkpoints",
+        choices=("fail", "start_fresh"),
+        default="fail",
+        help="--resume auto when checkpoints exist but none loads: stop with an error, or"
+        " train from scratch",
     )
     group.add_argument(
         "--project_name", default=None, help="W&B project (default: $WANDB_PROJECT or corejob)"
@@ -226,6 +247,28 @@ def _report(message: str, debug: bool) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
 
 
+def _storage_error_in(error: BaseException) -> CorejobTrainError | None:
+    """A storage ``OSError`` (``error`` or its explicit ``raise ... from`` cause) as one line.
+
+    Full, unreachable or read-only volumes are facts about the volume, not bugs: they get
+    a line naming the path and a code that says whether a restart can help (ENOSPC, EIO,
+    ESTALE: retryable 144; EROFS, EACCES, EPERM: permanent 3). Only ``__cause__`` is
+    followed: an implicit ``__context__`` may be an unrelated error handled on the way.
+    """
+    from trainer.contract.errors import storage_error
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError):
+            converted = storage_error(current)
+            if converted is not None:
+                return converted
+        current = current.__cause__
+    return None
+
+
 def _exit_code_for(error: BaseException, debug: bool) -> int:
     """Map an exception to the contract's exit code, reporting it as one line."""
     if isinstance(error, Preempted):
@@ -243,6 +286,10 @@ def _exit_code_for(error: BaseException, debug: bool) -> int:
         first = (str(error).strip().splitlines() or [""])[0]
         _report(f"distributed communication failed (a peer died or timed out): {first}", debug)
         return exit_codes.DISTRIBUTED_FAILURE
+    storage = _storage_error_in(error)
+    if storage is not None:
+        _report(str(storage), debug)
+        return storage.exit_code
     hint = "" if debug else " (re-run with --debug for the traceback)"
     _report(f"unexpected {type(error).__name__}: {error}{hint}", debug)
     return exit_codes.UNEXPECTED_ERROR

@@ -21,14 +21,20 @@ from pytorch_lightning.loggers import CSVLogger
 from trainer.callbacks.checkpointing import (
     LAST_CKPT,
     MONITOR,
-    PreemptionCheckpoint,
+    MidEpochCheckpoint,
     model_checkpoint,
 )
+from trainer.callbacks.determinism import StepSeededRandomness
 from trainer.callbacks.divergence import DivergenceGuard
 from trainer.callbacks.heartbeat import EpochHeartbeat
 from trainer.callbacks.wandb_logger import wandb_loggers
+from trainer.checkpoints import (
+    AtomicCheckpointIO,
+    check_resume_compatible,
+    remove_stale_temporaries,
+    resolve_resume,
+)
 from trainer.contract import distributed
-from trainer.contract.errors import ConfigError
 from trainer.contract.preemption import SigtermFlag
 from trainer.contract.result import (
     build_result,
@@ -46,53 +52,25 @@ def checkpoint_dir_of(args: argparse.Namespace) -> Path:
     return Path(args.checkpoint_dir) if args.checkpoint_dir else Path(args.run_dir) / "checkpoints"
 
 
-def resolve_resume(resume: str, ckpt_path: str | None, checkpoint_dir: Path) -> Path | None:
-    """The checkpoint to resume from: explicit path, ``last.ckpt`` when present, or none."""
-    if ckpt_path and resume not in ("auto", ckpt_path):
-        raise ConfigError("--ckpt_path", ckpt_path, f"conflicts with --resume {resume}")
-    explicit = ckpt_path or (resume if resume not in ("auto", "never") else None)
-    if explicit:
-        if not Path(explicit).is_file():
-            raise ConfigError("--resume", explicit, "no such checkpoint file")
-        return Path(explicit)
-    last = checkpoint_dir / LAST_CKPT
-    return last if resume == "auto" and last.is_file() else None
-
-
-def check_resume_compatible(checkpoint: Path, model_config: dict) -> None:
-    """Refuse to resume a run whose checkpoint holds a different model (clear error, exit 2).
-
-    Without this, a changed ``--model_config`` with the same run directory fails deep in
-    ``load_state_dict`` with a shape mismatch that reads like a bug.
-    """
-    meta = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True).get(
-        "corejob", {}
-    )
-    saved = meta.get("model_config")
-    if saved is not None and saved != model_config:
-        raise ConfigError(
-            str(checkpoint),
-            "model_config",
-            f"the checkpoint holds model {saved.get('name')!r}, not "
-            f"{model_config.get('name')!r}; pass --resume never or another --run_dir",
-        )
-
-
 def default_precision(accelerator: str) -> str:
     return "bf16-mixed" if accelerator == "gpu" else "32-true"
 
 
 def build_callbacks(
-    args: argparse.Namespace, checkpoint_dir: Path, sigterm: SigtermFlag
+    args: argparse.Namespace,
+    checkpoint_dir: Path,
+    sigterm: SigtermFlag,
+    started: float | None = None,
 ) -> tuple[list[pl.Callback], EpochHeartbeat]:
     """Heartbeat/history, preemption, top-k + last checkpoints, LR monitor, early stopping,
     then what the flags ask for: curriculum, fine-tuning, time budget (none by default)."""
-    heartbeat = EpochHeartbeat()
+    heartbeat = EpochHeartbeat(attempt_started=started)
     validates = args.limit_val_batches != 0
     callbacks: list[pl.Callback] = [
         heartbeat,
         DivergenceGuard(),
-        PreemptionCheckpoint(sigterm, checkpoint_dir / LAST_CKPT),
+        StepSeededRandomness(args.seed),
+        MidEpochCheckpoint(sigterm, checkpoint_dir / LAST_CKPT, args.checkpoint_every_minutes),
         model_checkpoint(checkpoint_dir, args.save_top_k, validates),
         LearningRateMonitor(logging_interval="epoch"),
     ]
@@ -216,12 +194,15 @@ def _model(
 
 
 def generate(args: argparse.Namespace) -> None:
-    """Write every missing synthetic session of a dataset config (``corejob-train generate``)."""
-    from trainer.data import MultiDatasetDM
+    """Write every missing synthetic session of a dataset config (``corejob-train generate``).
+
+    An explicit offline step, so it also compares every existing session's checksums and
+    regenerates damaged ones (training itself only checks headers and sizes at start).
+    """
+    from trainer.synthetic import generate_dataset
 
     config = _dataset_config(args)
-    # batch_size is irrelevant here; uint8 is the stimulus copy the trainer reads by default.
-    MultiDatasetDM(config, batch_size=1).prepare_data()
+    generate_dataset(config, verify=True)
     print(f"generated {len(config.sessions)} sessions under {config.data_root}", flush=True)
 
 
@@ -237,7 +218,12 @@ def train(args: argparse.Namespace, sigterm: SigtermFlag) -> dict[str, Any] | No
     layout = distributed.current_layout(accelerator)
     distributed.configure_process(layout)
     run_dir, checkpoint_dir = Path(args.run_dir), checkpoint_dir_of(args)
-    resume_from = resolve_resume(args.resume, args.ckpt_path, checkpoint_dir)
+    if layout.rank == 0:
+        for path in remove_stale_temporaries(checkpoint_dir):
+            print(f"removed {path}: a checkpoint save an earlier attempt did not finish")
+    resume_from = resolve_resume(
+        args.resume, args.ckpt_path, checkpoint_dir, args.damaged_checkpoints
+    )
     if resume_from:
         check_resume_compatible(resume_from, model_config)
     pl.seed_everything(args.seed, workers=True, verbose=False)
@@ -248,17 +234,18 @@ def train(args: argparse.Namespace, sigterm: SigtermFlag) -> dict[str, Any] | No
     model = _model(args, model_config, datamodule.sessions_info, dataset_config)
     load_pretrained(model, args)
 
-    callbacks, heartbeat = build_callbacks(args, checkpoint_dir, sigterm)
+    callbacks, heartbeat = build_callbacks(args, checkpoint_dir, sigterm, started)
     loggers = [CSVLogger(save_dir=run_dir, name="", version="")]
     loggers += wandb_loggers(args, run_dir, layout.rank)  # rank 0 unless disabled
     trainer = pl.Trainer(
         **trainer_arguments(args, layout, accelerator),
         callbacks=callbacks,
         logger=loggers,
+        plugins=[AtomicCheckpointIO()],
     )
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
 
-    return _report(args, trainer, model, datamodule, heartbeat, resume_from, started)
+    return _report(args, trainer, model, datamodule, heartbeat, resume_from)
 
 
 def _report(
@@ -268,7 +255,6 @@ def _report(
     datamodule: Any,
     heartbeat: EpochHeartbeat,
     resume_from: Path | None,
-    started: float,
 ) -> dict[str, Any] | None:
     """Every rank prints its weights digest; rank 0 writes metrics and the result line."""
     from trainer.models.bits_per_spike import oracle_bps
@@ -284,7 +270,8 @@ def _report(
         "experiment_name": args.experiment_name,
         "global_step": trainer.global_step,
         "world_size": trainer.world_size,
-        "wall_time_s": round(time.perf_counter() - started, 3),
+        "wall_time_s": round(heartbeat.wall_time_s(), 3),
+        "attempts": heartbeat.attempts,
         "train_time_s": round(heartbeat.train_time_s, 3),
         "samples_per_s": heartbeat.train_samples / heartbeat.train_time_s
         if heartbeat.train_time_s

@@ -2,7 +2,7 @@
 
 from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 
-from trainer.callbacks.checkpointing import PreemptionCheckpoint
+from trainer.callbacks.checkpointing import MidEpochCheckpoint
 from trainer.callbacks.heartbeat import EpochHeartbeat
 from trainer.cli import parse_args
 from trainer.contract.distributed import distributed_layout
@@ -29,7 +29,7 @@ def test_callbacks_checkpoint_top_k_by_bits_per_spike_and_last(tmp_path):
     args = parse_args(["--save_top_k", "2", "--early_stopping_patience", "4"])
     callbacks, heartbeat = build_callbacks(args, tmp_path, SigtermFlag())
     kinds = {type(c) for c in callbacks}
-    assert {EpochHeartbeat, PreemptionCheckpoint, LearningRateMonitor, EarlyStopping} <= kinds
+    assert {EpochHeartbeat, MidEpochCheckpoint, LearningRateMonitor, EarlyStopping} <= kinds
     (checkpoint,) = [c for c in callbacks if isinstance(c, ModelCheckpoint)]
     assert (checkpoint.monitor, checkpoint.mode, checkpoint.save_top_k) == (
         "val_bps_overall",

@@ -66,14 +66,20 @@ class EpochHeartbeat(pl.Callback):
     """Prints one line per epoch (every rank) and records the history (kept in checkpoints).
 
     Throughput counts samples on every rank (``world_size`` x local samples) over the
-    training time of the epoch, validation excluded.
+    training time of the epoch, validation excluded. Across restarts (preemption, node
+    loss) the state in the checkpoint carries the history, the training time, the wall
+    time up to that checkpoint and the number of attempts, so a resumed run reports the
+    whole job, not only its last attempt.
     """
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, attempt_started: float | None = None) -> None:
         self.stream = stream
         self.history: list[dict[str, Any]] = []
         self.train_time_s = 0.0
         self.train_samples = 0
+        self.attempts = 1
+        self.earlier_wall_s = 0.0  # wall time of earlier attempts, up to their last checkpoint
+        self.attempt_started = time.perf_counter() if attempt_started is None else attempt_started
         self._epoch_start = 0.0
         self._epoch_train_s = 0.0
         self._epoch_samples = 0
@@ -133,14 +139,23 @@ class EpochHeartbeat(pl.Callback):
     def _out(self) -> TextIO:
         return self.stream or sys.stdout
 
+    def wall_time_s(self) -> float:
+        """Wall time of the whole job so far: earlier attempts plus this one."""
+        return self.earlier_wall_s + (time.perf_counter() - self.attempt_started)
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "history": self.history,
             "train_time_s": self.train_time_s,
             "train_samples": self.train_samples,
+            "attempts": self.attempts,
+            "wall_time_s": self.wall_time_s(),
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore from a checkpoint: this process is the next attempt of the same job."""
         self.history = list(state_dict.get("history", []))
         self.train_time_s = float(state_dict.get("train_time_s", 0.0))
         self.train_samples = int(state_dict.get("train_samples", 0))
+        self.attempts = int(state_dict.get("attempts", 1)) + 1
+        self.earlier_wall_s = float(state_dict.get("wall_time_s", 0.0))

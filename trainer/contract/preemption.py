@@ -2,7 +2,7 @@
 
 Kubernetes sends SIGTERM to every container of an evicted pod and SIGKILLs it after the
 grace period. A handler may run at any bytecode boundary, in the middle of a DDP
-collective, so it only *records* the signal. ``trainer.callbacks.heartbeat.PreemptionCheckpoint``
+collective, so it only *records* the signal. ``trainer.callbacks.checkpointing.MidEpochCheckpoint``
 turns it into action at a point where every rank is between optimizer steps: the ranks
 agree (max all-reduce, so a signal seen by any one rank stops all of them at the same
 step), all call ``trainer.save_checkpoint`` (rank 0 writes, atomically), and

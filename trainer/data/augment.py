@@ -142,6 +142,11 @@ class BatchAugmenter:
             out.append(group)
         return out
 
+    def reseed(self, seed: int) -> None:
+        """Restart the random stream (per training step: a resumed run draws the same)."""
+        self.seed = seed
+        self._generator = None
+
     def _generator_for(self, device: torch.device) -> torch.Generator:
         if self._generator is None or self._generator.device != device:
             self._generator = torch.Generator(device=device)

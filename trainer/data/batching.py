@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 
 class ShardedTrainSampler(Sampler[int]):
@@ -40,6 +41,7 @@ class ShardedTrainSampler(Sampler[int]):
         self.rank, self.world_size, self.seed = rank, world_size, seed
         self.steps_per_epoch = steps_per_epoch
         self.epoch = 0
+        self._resume: tuple[int, int] | None = None  # (epoch, samples already trained on)
 
     @property
     def num_batches(self) -> int:
@@ -50,6 +52,10 @@ class ShardedTrainSampler(Sampler[int]):
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning at each epoch start: a new permutation per epoch."""
         self.epoch = epoch
+
+    def resume_from(self, epoch: int, samples_done: int) -> None:
+        """The next pass over ``epoch`` yields only what follows its first ``samples_done``."""
+        self._resume = (epoch, samples_done)
 
     def __len__(self) -> int:
         return self.num_batches * self.batch_size
@@ -62,7 +68,46 @@ class ShardedTrainSampler(Sampler[int]):
         n_perms = -(-needed // self.n_samples)
         order = np.concatenate([rng.permutation(self.n_samples) for _ in range(n_perms)])
         mine = order[self.rank * per_rank : (self.rank + 1) * per_rank]
-        return iter(mine.tolist())
+        return iter(mine[take_resume_offset(self)].tolist())
+
+
+def take_resume_offset(sampler: ShardedTrainSampler | Any) -> slice:
+    """The part of this epoch's indices still to yield; a pending resume is used up once."""
+    resume, sampler._resume = sampler._resume, None
+    if resume is None or resume[0] != sampler.epoch:
+        return slice(None)
+    return slice(resume[1], None)
+
+
+class ResumableLoader(DataLoader):
+    """The training loader, which knows how far into its epoch training has got.
+
+    The loader cannot count trained batches itself (Lightning fetches ahead), so the
+    checkpoint callback reports the position with :meth:`record_position` after every
+    training batch; the data module saves it in each checkpoint and, on resume, starts the
+    sampler at the first batch not yet trained on (``MultiDatasetDM.load_state_dict``).
+    ``state_dict``/``load_state_dict`` make the loader stateful for Lightning too, which
+    also restores through it when it can (and so does not warn "not resumable").
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.position = (0, 0)  # (epoch, batches trained in it)
+
+    def record_position(self, epoch: int, batches_done: int) -> None:
+        self.position = (int(epoch), int(batches_done))
+
+    def state_dict(self) -> dict[str, int]:
+        epoch, batches = self.position
+        return {"epoch": epoch, "batches_done": batches, "batch_size": int(self.batch_size)}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        epoch, samples = int(state["epoch"]), int(state["batches_done"]) * int(state["batch_size"])
+        # Lightning creates the resumed epoch's iterator before it calls set_epoch: set the
+        # epoch here, or the first pass would follow epoch 0's order.
+        self.sampler.set_epoch(epoch)
+        self.sampler.resume_from(epoch, samples)
+        self.position = (int(state["epoch"]), int(state["batches_done"]))
 
 
 class ShardedEvalSampler(Sampler[int]):

@@ -116,12 +116,21 @@ class ContrastWeightedSampler(Sampler[int]):
         self.steps_seen: list[int] = []  # distinct steps pushed in this epoch (logs, tests)
         self._drawn = [0.0, 0]  # sum of drawn scores, number drawn (this epoch, this rank)
         self._expected = [0.0, 0]  # the same for the specified distribution
+        self._resume: tuple[int, int] | None = None  # (epoch, samples already trained on)
 
     def __len__(self) -> int:
         return self.num_samples
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
+
+    def resume_from(self, epoch: int, samples_done: int) -> None:
+        """The next pass over ``epoch`` continues after its first ``samples_done`` draws.
+
+        Draws are seeded by (seed, epoch, chunk), so the continuation is exactly what the
+        interrupted run would have drawn next at the same step.
+        """
+        self._resume = (epoch, samples_done)
 
     def set_step(self, step: int) -> None:
         self.step = int(step)
@@ -145,13 +154,16 @@ class ContrastWeightedSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         self._drawn, self._expected, self.steps_seen = [0.0, 0], [0.0, 0], []
+        resume, self._resume = self._resume, None
+        skip = resume[1] if resume is not None and resume[0] == self.epoch else 0
         if curriculum_strength(self.step, self.warmup_steps) == 0.0:
-            yield from self._record(self._uniform_epoch(), float(self.scores.mean()))
+            yield from self._record(self._uniform_epoch()[skip:], float(self.scores.mean()))
             return
-        produced, chunk = 0, 0
+        produced, chunk = skip - skip % self.chunk_size, skip // self.chunk_size
         while produced < self.num_samples:
             take = min(self.chunk_size, self.num_samples - produced)
-            yield from self._weighted_chunk(chunk, take)
+            drawn = self._weighted_chunk(chunk, take)
+            yield from drawn[max(0, skip - produced) :]
             produced += take
             chunk += 1
 

@@ -2,12 +2,14 @@
 
 Missing synthetic sessions are generated on first use (``prepare_data`` and again in
 ``setup``, which every rank runs; generation is race-safe), so a pod with an empty data
-volume can train. Rank and world size come from the attached trainer only.
+volume can train; damaged ones are regenerated the same way (one line says so). Rank and
+world size come from the attached trainer only.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -15,7 +17,12 @@ from torch.utils.data import DataLoader, Sampler
 
 from trainer.contract.errors import ConfigError
 from trainer.data.augment import AugmentationConfig, BatchAugmenter
-from trainer.data.batching import ShardedEvalSampler, ShardedTrainSampler, group_collate
+from trainer.data.batching import (
+    ResumableLoader,
+    ShardedEvalSampler,
+    ShardedTrainSampler,
+    group_collate,
+)
 from trainer.data.config import DatasetConfig, load_dataset_config
 from trainer.data.curriculum import contrast_sampler_like
 from trainer.data.datasets import (
@@ -61,6 +68,8 @@ class MultiDatasetDM(pl.LightningDataModule):
         self.train_dataset: MultiSessionDataset | None = None
         self.val_dataset: MultiSessionDataset | None = None
         self.train_sampler: Sampler[int] | None = None  # the one the train loader iterates
+        self.train_loader: ResumableLoader | None = None
+        self._resume_position: list[int] | None = None  # (epoch, batches done, batch size)
         # Contrast curriculum and augmentation: off unless configured.
         self.curriculum_warmup_steps = curriculum_warmup_steps
         self.augmentation = AugmentationConfig.from_dict(
@@ -72,8 +81,13 @@ class MultiDatasetDM(pl.LightningDataModule):
         self._materialize()
 
     def _materialize(self) -> list[Path]:
-        """Generate missing sessions and derive the stimulus copy in the storage dtype."""
-        paths = generate_dataset(self.config)
+        """Generate missing or damaged sessions; derive the stimulus copy in the storage dtype.
+
+        Damage here means what headers and sizes show (truncated or missing files, a
+        corrupt ``meta.json``): cheap enough for every rank at every start. Checksums read
+        every byte, so only ``corejob-train generate`` compares them.
+        """
+        paths = generate_dataset(self.config, verify=False)
         for path in paths:
             ensure_stim_copy(path, self.dset_dtype)
         return paths
@@ -119,8 +133,8 @@ class MultiDatasetDM(pl.LightningDataModule):
             return 0, 1
         return int(trainer.global_rank), int(trainer.world_size)
 
-    def _loader(self, dataset, sampler) -> DataLoader:
-        return DataLoader(
+    def _loader(self, dataset, sampler, loader_class: type[DataLoader] = DataLoader) -> DataLoader:
+        return loader_class(
             dataset,
             batch_size=self.batch_size,
             sampler=sampler,
@@ -154,7 +168,29 @@ class MultiDatasetDM(pl.LightningDataModule):
         self.augmenter = BatchAugmenter(
             [self.augmentation] * sessions, seed=self.seed + 7919 * rank
         )
-        return self._loader(self.train_dataset, self.train_sampler)
+        if self._resume_position is not None:
+            epoch, batches_done, batch_size = self._resume_position
+            self.train_sampler.set_epoch(epoch)
+            self.train_sampler.resume_from(epoch, batches_done * batch_size)
+            self._resume_position = None
+        self.train_loader = self._loader(self.train_dataset, self.train_sampler, ResumableLoader)
+        return self.train_loader
+
+    def state_dict(self) -> dict[str, Any]:
+        """The training loader's position in its epoch (saved in every checkpoint).
+
+        Lightning restores a data module's state before it asks for the training loader
+        (a loader's own state would arrive too late: the first loader is built while the
+        optimizer's schedule is sized), so a mid-epoch resume starts where the run stopped.
+        """
+        if self.train_loader is None:
+            return {}
+        epoch, batches_done = self.train_loader.position
+        return {"train_position": [epoch, batches_done, self.batch_size]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        position = state_dict.get("train_position")
+        self._resume_position = [int(v) for v in position] if position else None
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """On-device augmentation of training batches only (``trainer.data.augment``)."""

@@ -134,6 +134,7 @@ maxDatasets --max_datasets int
 dsetDtype --dset_dtype string
 accelerator --accelerator string
 ddpTimeoutS --ddp_timeout_s int
+checkpointEveryMinutes --checkpoint_every_minutes float
 {{- end -}}
 
 {{/*

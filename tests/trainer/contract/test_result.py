@@ -7,6 +7,7 @@ import signal
 import pytest
 import torch
 
+from trainer.checkpoints import check_resume_compatible
 from trainer.contract.errors import ConfigError
 from trainer.contract.preemption import Preempted, SigtermFlag
 from trainer.contract.result import (
@@ -17,7 +18,6 @@ from trainer.contract.result import (
     parse_result_line,
     result_line,
 )
-from trainer.run import check_resume_compatible, resolve_resume
 
 HISTORY = [
     {"epoch": 0, "val_bps_overall": 0.10, "val_bps/a": 0.05, "val_bps/b": 0.15},
@@ -77,24 +77,6 @@ def test_clean_history_replaces_non_finite_numbers():
     cleaned = clean_history(HISTORY)
     assert cleaned[2]["val_bps/b"] is None
     assert not any(isinstance(v, float) and math.isnan(v) for r in cleaned for v in r.values())
-
-
-def test_resume_auto_uses_last_checkpoint_only_when_present(tmp_path):
-    assert resolve_resume("auto", None, tmp_path) is None
-    (tmp_path / "last.ckpt").write_bytes(b"x")
-    assert resolve_resume("auto", None, tmp_path) == tmp_path / "last.ckpt"
-    assert resolve_resume("never", None, tmp_path) is None
-
-
-def test_resume_from_an_explicit_path(tmp_path):
-    ckpt = tmp_path / "epoch3.ckpt"
-    ckpt.write_bytes(b"x")
-    assert resolve_resume(str(ckpt), None, tmp_path) == ckpt
-    assert resolve_resume("auto", str(ckpt), tmp_path) == ckpt
-    with pytest.raises(ConfigError, match="no such checkpoint"):
-        resolve_resume(str(tmp_path / "missing.ckpt"), None, tmp_path)
-    with pytest.raises(ConfigError, match="conflicts"):
-        resolve_resume("never", str(ckpt), tmp_path)
 
 
 def test_config_labels_are_names_or_file_stems():
