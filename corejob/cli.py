@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--wait", action="store_true", help="wait until the job finishes")
     submit.add_argument("--follow", action="store_true", help="stream the master's log")
     submit.add_argument("--pending-timeout", help="with --wait: give up pending after (15m)")
+    submit.add_argument(
+        "--no-rerun", action="store_true", help="report a failed job instead of running it again"
+    )
 
     sweep = commands.add_parser("sweep", parents=[common], help="one job per model × dataset")
     job_options(sweep, grid=True)
@@ -179,6 +182,11 @@ def lint(backend: Backend, job: dict[str, Any]) -> None:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    """Create the job. One that exists is reported, except a Failed one: that is deleted
+    and created again (resuming from its checkpoints), unless --no-rerun."""
+    from corejob.job.kubeflow import MASTER, trainer_containers
+    from corejob.sweep.runner import wait_until_gone
+
     pending_timeout = duration_arg(args.pending_timeout, "--pending-timeout")
     backend = select_backend(args)
     request = job_request(args, args.model, args.dataset)
@@ -188,6 +196,24 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return ExitCode.OK
     lint(backend, job)
     outcome = backend.submit(job)
+    if not (outcome.created or args.no_rerun) and outcome.summary.state == JobState.FAILED:
+        current = backend.get(outcome.name)  # another shell may be running it again already
+        failed = summarize(current) if current is not None else None
+        if failed is not None and failed.state == JobState.FAILED:
+            # Local backends keep every volume; a cluster keeps only claims and host paths.
+            pod = job["spec"]["pytorchReplicaSpecs"][MASTER]["template"]["spec"]
+            mounts = trainer_containers(pod)[0].get("volumeMounts") or []
+            runs = next((m["name"] for m in mounts if m["mountPath"] == "/runs"), None)
+            kept = backend.namespace is None or any(
+                v["name"] == runs and ("persistentVolumeClaim" in v or "hostPath" in v)
+                for v in pod.get("volumes") or []
+            )
+            how = "resumes from its checkpoints" if kept else "starts over: /runs was an emptyDir"
+            print(f"job {outcome.name} had failed ({failed.message or failed.reason}); "
+                  f"running it again ({how})")  # fmt: skip
+            backend.cancel(outcome.name)
+            wait_until_gone(backend, outcome.name)
+            outcome = backend.submit(job)
     where = f" in namespace {backend.namespace}" if backend.namespace else ""
     if outcome.created:
         print(f"created job {outcome.name}{where} ({backend.name})")

@@ -13,8 +13,17 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from corejob.backends.container.runner import engine_env, find_engine, remove_containers
+from corejob.backends.container.runner import (
+    engine_env,
+    find_engine,
+    network_name,
+    remove_containers,
+    remove_network,
+    stop_containers,
+)
 from corejob.backends.local.backend import LocalBackend
+from corejob.backends.local.operator_env import JobSpecError
+from corejob.backends.local.replicas import replica_count, replica_specs_of
 from corejob.errors import UsageError
 from corejob.job.kubeflow import MASTER, trainer_containers
 
@@ -55,10 +64,21 @@ class ContainerBackend(LocalBackend):
         pod_spec = job["spec"]["pytorchReplicaSpecs"][MASTER]["template"]["spec"]
         return trainer_containers(pod_spec)[0]["image"]
 
-    def _kill_leftovers(self, record: dict[str, Any]) -> None:
-        super()._kill_leftovers(record)
-        names = [
-            e["container"] for e in (record.get("replicas") or {}).values() if e.get("container")
-        ]
-        if names and self.engine:
-            remove_containers(self.engine, names)
+    def _kill_leftovers(self, name: str, record: dict[str, Any], grace_s: float) -> None:
+        """Also the job's containers: they outlive a killed ``run`` client. Every pod name
+        of the job is tried, since a replica between restarts has no entry in ``record``."""
+        super()._kill_leftovers(name, record, grace_s)
+        if not self.engine:
+            return
+        replicas = (record.get("replicas") or {}).values()
+        names = {entry["container"] for entry in replicas if "container" in entry}
+        try:
+            roles = replica_specs_of(self.store.read_job(name) or {})
+        except JobSpecError:
+            roles = []
+        for role, spec in roles:
+            names |= {f"{name}-{role.lower()}-{i}" for i in range(replica_count(spec))}
+        if grace_s:
+            stop_containers(self.engine, sorted(names), grace_s)
+        remove_containers(self.engine, sorted(names))
+        remove_network(self.engine, network_name(name))

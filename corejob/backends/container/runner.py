@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from corejob.backends.local.policy import exit_code_of
+from corejob.backends.local.processes import die_with_parent
 from corejob.backends.local.replicas import (
     ReplicaPlan,
     master_container_port,
@@ -144,15 +145,34 @@ class ContainerHandle:
                 os.killpg(self.pid, signal.SIGKILL)
 
 
+def _podman_only(engine: str, *options: str) -> list[str]:
+    """Options docker lacks. Without ``--ignore``, podman 4's ``rm --force`` of a list with
+    one missing name removes nothing at all, and still exits 0."""
+    return list(options) if "podman" in os.path.basename(engine) else []
+
+
 def remove_containers(engine: str, names: list[str]) -> None:
+    """Kill and remove at once (podman's ``rm --force`` would wait 10 s for SIGTERM)."""
     if names:
-        subprocess.run(
-            [engine, "rm", "--force", *names],
-            env=engine_env(),
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
+        _run_engine(engine, "rm", "--force", *_podman_only(engine, "--ignore", "--time=0"), *names)
+
+
+def stop_containers(engine: str, names: list[str], grace_s: float) -> None:
+    """SIGTERM the containers (the trainer saves ``last.ckpt``); SIGKILL after ``grace_s``."""
+    if names:
+        options = ["--time", str(int(grace_s)), *_podman_only(engine, "--ignore")]
+        _run_engine(engine, "stop", *options, *names, timeout=grace_s + 120)
+
+
+def remove_network(engine: str, network: str) -> None:
+    """Remove a job's network (fails harmlessly while a container still uses it)."""
+    _run_engine(engine, "network", "rm", network)
+
+
+def _run_engine(engine: str, *args: str, timeout: float = 120) -> None:
+    subprocess.run(
+        [engine, *args], env=engine_env(), capture_output=True, timeout=timeout, check=False
+    )
 
 
 class ContainerRunner:
@@ -209,12 +229,13 @@ class ContainerRunner:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent(),  # the client's SIGTERM reaches the container
         )
         return ContainerHandle(popen, plan.pod_name, self.engine)
 
     def close(self) -> None:
         remove_containers(self.engine, self.containers)
-        self._engine("network", "rm", self.network, check=False)  # its containers are gone
+        remove_network(self.engine, self.network)  # its containers are gone
 
     def _engine(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -2,8 +2,13 @@
 
 ``submit`` stores the job under the runs directory with a ``Created`` condition and
 starts a detached supervisor (:mod:`corejob.backends.local.supervisor`) that plays the operator;
-every other operation only reads the store, so ``status``/``logs``/``results``/``cancel``
+every other operation reads the store, so ``status``/``logs``/``results``/``cancel``
 work from any shell, during the run and after the submitting CLI has exited.
+
+A supervisor that is gone without finishing its job (killed, crashed, out of disk) is
+noticed by whoever reads the job next (its watchdog first): that reader stops whatever
+the supervisor left running and only then records the job Failed with the reason, so
+``status`` never says Failed while a replica still runs.
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ from corejob.backends.base import PollingTracker, SubmitOutcome
 from corejob.backends.local.log_index import offset_since
 from corejob.backends.local.operator_env import JobSpecError
 from corejob.backends.local.policy import FAILED, is_finished, set_condition
+from corejob.backends.local.processes import stop_leftovers
 from corejob.backends.local.replicas import replica_count, replica_plans, replica_specs_of
 from corejob.backends.local.store import JobStore, process_alive
-from corejob.backends.local.supervisor import termination_grace_s, timestamp
-from corejob.errors import CorejobError, JobNotFoundError, UsageError
+from corejob.backends.local.supervisor import failure_message, termination_grace_s, timestamp
+from corejob.errors import CorejobError, JobNotFoundError, UnavailableError, UsageError
 from corejob.job.state import summarize
 from trainer.contract.result import parse_result_line
 
@@ -52,13 +58,20 @@ class LocalBackend:
         if not name:
             raise UsageError("job has no metadata.name; render it with corejob.job.render first")
         with self.store.submit_lock(name):  # two shells submitting at once start one job
-            existing = self.get(name)
+            existing = self._reconciled(name)
             if existing is not None:
                 return SubmitOutcome(name=name, created=False, summary=summarize(existing))
             self.check(job)
             record = self._created_record(job)
-            self.store.reset_logs(name)
-            self.store.write_job(name, record)
+            try:
+                self.store.remove_record(name)  # a stale supervisor.json is not this job's
+                self.store.reset_logs(name)
+                self.store.write_job(name, record)
+            except OSError as error:
+                raise UnavailableError(
+                    f"cannot write job {name}'s files ({error.strerror}: {error.filename}); "
+                    "free space or fix the runs directory, then submit again"
+                ) from None
             self._launch_supervisor(name)
         return SubmitOutcome(name=name, created=True, summary=summarize(record))
 
@@ -102,33 +115,79 @@ class LocalBackend:
         ]
 
     def _launch_supervisor(self, name: str) -> None:
+        """Start the supervisor; returns once it is on record, or fails with its reason
+        (then the job is forgotten: nothing runs, and the name is free again)."""
         log_path = self.store.job_dir(name) / "supervisor.log"
-        with open(log_path, "ab") as log:
-            launcher = subprocess.Popen(
-                self._supervisor_command(name),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                cwd=self.store.runs_dir,
-            )
-        if launcher.wait(timeout=LAUNCH_TIMEOUT_S) != 0:
-            raise CorejobError(f"could not start the local supervisor; see {log_path}")
+        launcher = subprocess.Popen(
+            self._supervisor_command(name),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=self.store.runs_dir,
+        )
+        try:
+            output, _ = launcher.communicate(timeout=LAUNCH_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+            raise CorejobError(
+                f"the local supervisor of job {name} did not start within "
+                f"{LAUNCH_TIMEOUT_S:.0f} s; see {log_path}"
+            ) from None
+        if launcher.returncode != 0:
+            self.store.remove_record(name)
+            lines = output.decode(errors="replace").strip().splitlines() or [f"see {log_path}"]
+            raise CorejobError(f"could not start the local supervisor of job {name}: {lines[-1]}")
 
     # -- read -------------------------------------------------------------------------
     def get(self, name: str) -> dict[str, Any] | None:
         job = self.store.read_job(name)
-        if job is None or is_finished(job.get("status") or {}):
+        if job is None or is_finished(job.get("status") or {}) or not self._supervisor_gone(name):
             return job
+        with contextlib.ExitStack() as stack:
+            try:
+                if not stack.enter_context(self.store.submit_lock(name, wait=False)):
+                    return job  # another process is stopping the replicas: still running
+            except OSError:
+                pass  # no lock file and no room for one: reconcile unlocked
+            return self._reconciled(name)
+
+    def _supervisor_gone(self, name: str) -> bool:
+        """True when the job's supervisor stopped (or failed) without finishing it."""
         record = self.store.read_supervisor(name)
-        if record and not process_alive(record.get("pid"), record.get("start_time")):
-            # The supervisor died without finishing (killed, machine rebooted): say so.
-            message = (
-                f"the local supervisor (pid {record.get('pid')}) is gone; "
-                f"see {self.store.job_dir(name) / 'supervisor.log'}"
-            )
-            job["status"] = set_condition(job.get("status") or {}, FAILED, message, timestamp())
+        if record is None:  # not started yet, or failed before it could record itself
+            return self.store.read_failure_note(name) is not None
+        return not process_alive(record.get("pid"), record.get("start_time"))
+
+    def _reconciled(self, name: str) -> dict[str, Any] | None:
+        """The job; if its supervisor is gone without finishing it, first stop what the
+        supervisor left running, then record the job Failed with the supervisor's reason.
+        Call with the job's lock held."""
+        job = self.store.read_job(name)
+        if job is None or is_finished(job.get("status") or {}) or not self._supervisor_gone(name):
+            return job
+        record = self.store.read_supervisor(name) or {}
+        self._kill_leftovers(name, record, termination_grace_s(job))
+        status = set_condition(
+            job.get("status") or {}, FAILED, self._end_message(name, record), timestamp()
+        )
+        if status.get("replicaStatuses"):  # stopped: like deleted pods, counted nowhere
+            counts = status["replicaStatuses"].items()
+            status = {**status, "replicaStatuses": {r: {**c, "active": 0} for r, c in counts}}
+        job = {**job, "status": status}
+        with contextlib.suppress(OSError):  # a full disk: every reader reconciles again
+            self.store.write_job(name, job)
         return job
+
+    def _end_message(self, name: str, record: dict[str, Any]) -> str:
+        note = self.store.read_failure_note(name)
+        if note and (not record or note.get("pid") == record.get("pid")):
+            return failure_message(note.get("pid"), str(note.get("reason")))
+        log = self.store.job_dir(name) / "supervisor.log"
+        return (
+            f"the local supervisor (pid {record.get('pid')}) is gone, killed or lost in a "
+            f"restart; its replicas were stopped; see {log}"
+        )
 
     def list(self, selector: dict[str, str] | None = None) -> list[dict[str, Any]]:
         jobs = []
@@ -224,39 +283,28 @@ class LocalBackend:
     # -- cancel -----------------------------------------------------------------------
     def cancel(self, name: str) -> bool:
         """Stop the supervisor and every replica (whole process groups), then forget the job."""
-        job = self.store.read_job(name)
-        if job is None:
+        if self.store.read_job(name) is None:
             return False
-        record = self.store.read_supervisor(name) or {}
-        pid, start = record.get("pid"), record.get("start_time")
-        if process_alive(pid, start):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + termination_grace_s(job) + 10
-            while process_alive(pid, start) and time.monotonic() < deadline:
-                time.sleep(0.1)
-        self._kill_leftovers(record)
-        self.store.remove_record(name)
+        with self.store.submit_lock(name):
+            job = self.store.read_job(name)
+            if job is None:
+                return False
+            record = self.store.read_supervisor(name) or {}
+            pid, start = record.get("pid"), record.get("start_time")
+            if process_alive(pid, start):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + termination_grace_s(job) + 10
+                while process_alive(pid, start) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+            self._kill_leftovers(name, record, grace_s=0.0)
+            self.store.remove_record(name)
         return True
 
-    def _kill_leftovers(self, record: dict[str, Any]) -> None:
-        """Whatever a dead or unresponsive supervisor left running is killed outright."""
-        if process_alive(record.get("pid"), record.get("start_time")):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(record["pid"], signal.SIGKILL)
-        leftovers = [
-            entry
-            for entry in (record.get("replicas") or {}).values()
-            if process_alive(entry.get("pid"), entry.get("start_time"))
-        ]
-        for entry in leftovers:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(entry["pid"], signal.SIGKILL)
-        deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously
-        while time.monotonic() < deadline and any(
-            process_alive(e.get("pid"), e.get("start_time")) for e in leftovers
-        ):
-            time.sleep(0.05)
+    def _kill_leftovers(self, name: str, record: dict[str, Any], grace_s: float) -> None:
+        """Stop whatever a dead or unresponsive supervisor left running (the container
+        backend also removes the job's containers)."""
+        stop_leftovers(record, grace_s)
 
     def explain(self, name: str) -> list[str]:
         """Why the job is not (or no longer) running, from the supervisor's replica table."""

@@ -36,10 +36,14 @@ class LogSampler:
                 size = log.stat().st_size
             except FileNotFoundError:
                 continue
-            if size != self.sizes.get(log, 0):
-                self.sizes[log] = size
+            if size == self.sizes.get(log, 0):
+                continue
+            try:
                 with open(index_path(log), "a") as index:
                     index.write(f"{size} {now:.2f}\n")
+            except OSError:
+                continue  # disk full: only --since gets coarser; retried at the next sample
+            self.sizes[log] = size
 
 
 def offset_before(entries: Iterable[tuple[int, float]], cutoff: float) -> int:
@@ -60,8 +64,10 @@ def read_index(log: Path) -> list[tuple[int, float]]:
     entries = []
     for line in text.splitlines():
         size, _, written = line.partition(" ")
-        if size.isdigit() and written:
+        try:
             entries.append((int(size), float(written)))
+        except ValueError:
+            continue  # a line cut short by a full disk
     return entries
 
 

@@ -6,10 +6,13 @@
   ``logs/<replica>.log``  each replica's stdout+stderr (``master-0.log``, ``worker-0.log``)
   ``volumes/<name>/``  the pod's emptyDir volumes (``/runs``, ``/data``, ``/tmp`` ...)
   ``supervisor.log``   the supervisor's own messages
+  ``supervisor.failure``  why the supervisor failed (space reserved at its start)
+  ``logs.previous/``   the logs of the run before the last resubmission
 ``<runs_dir>/_claims/<claim>/`` backs persistentVolumeClaims shared between jobs.
 
 Only the supervisor writes a running job's files; every write is atomic (temp file +
-rename) so readers never see half a JSON document.
+rename) so readers never see half a JSON document. A failed write names its file, so the
+supervisor can say what it could not write.
 """
 
 from __future__ import annotations
@@ -26,23 +29,37 @@ from typing import Any
 
 JOB_FILE = "job.json"
 SUPERVISOR_FILE = "supervisor.json"
+FAILURE_FILE = "supervisor.failure"
+# Big enough for a reason with a long path; reserved up front (see write_failure_note).
+FAILURE_NOTE_BYTES = 4096
 LOG_DIR = "logs"
+PREVIOUS_LOG_DIR = "logs.previous"
 CLAIMS_DIR = "_claims"
 UNKNOWN_START = "?"
 _HAS_PROC = Path("/proc/self/stat").exists()
 
 
+class StoreWriteError(OSError):
+    """A store file could not be written; ``filename`` is the file, not its temp copy."""
+
+
 def atomic_write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write ``data`` to ``path`` atomically; an OSError names ``path`` (not the temp file)."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle, indent=2, sort_keys=True)
             handle.write("\n")
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    except BaseException as error:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if isinstance(error, OSError) and error.errno is not None:
+            # A full disk fails at the buffered write with no file name at all.
+            raise StoreWriteError(error.errno, error.strerror, str(path)) from error
         raise
 
 
@@ -125,20 +142,68 @@ class JobStore:
         return sorted(p.parent.name for p in self.runs_dir.glob(f"*/{JOB_FILE}"))
 
     @contextlib.contextmanager
-    def submit_lock(self, name: str) -> Iterator[None]:
-        """Serializes check-then-create of one job name across processes."""
+    def submit_lock(self, name: str, wait: bool = True) -> Iterator[bool]:
+        """Serializes changes to one job's record (submit, cancel, reconciling a dead
+        supervisor) across processes; yields False when busy and ``wait`` is False."""
         self.job_dir(name).mkdir(parents=True, exist_ok=True)
-        with open(self.job_dir(name) / ".submit.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
+        with open(self.job_dir(name) / ".submit.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
 
     def reset_logs(self, name: str) -> None:
-        """A new job with an old name starts with empty logs (volumes are kept, like a PVC)."""
-        shutil.rmtree(self.job_dir(name) / LOG_DIR, ignore_errors=True)
-        (self.job_dir(name) / LOG_DIR).mkdir(parents=True, exist_ok=True)
+        """A new job with an old name starts with empty logs (volumes are kept, like a PVC).
+
+        The previous run's logs move to ``logs.previous/``: a job resubmitted because it
+        failed would otherwise erase the evidence of why.
+        """
+        logs, previous = self.job_dir(name) / LOG_DIR, self.job_dir(name) / PREVIOUS_LOG_DIR
+        if logs.is_dir() and any(logs.iterdir()):
+            shutil.rmtree(previous, ignore_errors=True)
+            logs.rename(previous)
+        shutil.rmtree(logs, ignore_errors=True)
+        logs.mkdir(parents=True, exist_ok=True)
 
     def remove_record(self, name: str) -> None:
         """Forget the job (``cancel``); logs and volumes stay for inspection and resuming."""
-        for file_name in (JOB_FILE, SUPERVISOR_FILE):
+        for file_name in (JOB_FILE, SUPERVISOR_FILE, FAILURE_FILE):
             with contextlib.suppress(FileNotFoundError):
                 (self.job_dir(name) / file_name).unlink()
+
+    # -- the supervisor's failure note ---------------------------------------------------
+    def reserve_failure_note(self, name: str) -> None:
+        """Allocate the note's space now, while the disk has room (blank = no failure)."""
+        with open(self.job_dir(name) / FAILURE_FILE, "wb") as handle:
+            handle.write(b" " * FAILURE_NOTE_BYTES)
+
+    def write_failure_note(self, name: str, pid: int, reason: str) -> None:
+        """Why supervisor ``pid`` failed, written over the reserved blanks in place.
+
+        Overwriting allocated bytes needs no free space, so this works on the full disk
+        that made the supervisor fail (a new file or an append would not).
+        """
+        note = {"pid": pid, "reason": reason}
+        data = json.dumps(note).encode()
+        if len(data) >= FAILURE_NOTE_BYTES:
+            cut = len(data) - FAILURE_NOTE_BYTES + 8
+            data = json.dumps({**note, "reason": reason[:-cut] + "..."}).encode()
+        fd = os.open(self.job_dir(name) / FAILURE_FILE, os.O_WRONLY)
+        try:
+            os.pwrite(fd, data.ljust(FAILURE_NOTE_BYTES), 0)
+        finally:
+            os.close(fd)
+
+    def read_failure_note(self, name: str) -> dict[str, Any] | None:
+        """``{"pid": ..., "reason": ...}`` once a supervisor recorded its failure, else None."""
+        try:
+            text = (self.job_dir(name) / FAILURE_FILE).read_text().strip()
+        except FileNotFoundError:
+            return None
+        try:
+            note = json.loads(text) if text else None
+        except ValueError:
+            return None
+        return note if isinstance(note, dict) else None

@@ -3,9 +3,16 @@
 ``python -m corejob.backends.local.supervisor --runs-dir DIR --name JOB [--runner container]``
 starts every replica (through a runner: local processes or containers), reconciles
 their exits with :mod:`corejob.backends.local.policy` a few times a second, and writes the job's
-status and the replicas' pids to the store after every change. It outlives the CLI that
-started it (``--detach`` forks it away from the launcher, so no CLI keeps a zombie);
-SIGTERM (``corejob cancel``) stops every replica and ends it without touching the job.
+status and the replicas' pids to the store after every change. SIGTERM (``corejob
+cancel``) stops every replica and ends it without touching the job.
+
+``--detach`` forks it away from its launcher, so no CLI keeps a zombie; the launcher
+exits once the supervisor is on record (0), or with the reason it could not be (1, the
+reason on stdout), so ``submit`` reports a supervisor that never started. Once on
+record it forks its watchdog (:func:`~corejob.backends.local.processes.start_watchdog`),
+which runs the backend's reconciliation when the supervisor ends, however it ends. It
+reserves ``supervisor.failure`` before it starts anything, so that when it cannot go on
+(its state cannot be written: a full disk) it can still record why (:func:`record_failure`).
 """
 
 from __future__ import annotations
@@ -17,8 +24,10 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from corejob.backends.local.log_index import LogSampler
@@ -34,12 +43,14 @@ from corejob.backends.local.policy import (
     reconcile,
     set_condition,
 )
+from corejob.backends.local.processes import ProcessRunner, start_watchdog
 from corejob.backends.local.replicas import ReplicaPlan
-from corejob.backends.local.store import JobStore, process_start_time
+from corejob.backends.local.store import JobStore, StoreWriteError, process_start_time
 from corejob.job.kubeflow import MASTER
 
 DEFAULT_GRACE_S = 30.0
 START_FAILURE_EXIT_CODE = 127
+READY = b"ready"  # what the detached supervisor tells its launcher once it is on record
 
 
 class Handle(Protocol):
@@ -59,6 +70,17 @@ class Runner(Protocol):
 
 def timestamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def say(message: str) -> None:
+    """One line to supervisor.log; lost, not fatal, when the disk is full."""
+    with contextlib.suppress(OSError):
+        os.write(sys.stdout.fileno(), f"{timestamp()} {message}\n".encode())
+
+
+def failure_message(pid: int | None, reason: str) -> str:
+    """The Failed condition's message for a supervisor that stopped because of ``reason``."""
+    return f"the local supervisor (pid {pid}) failed: {reason}"
 
 
 def termination_grace_s(job: dict[str, Any]) -> float:
@@ -81,14 +103,17 @@ class Supervisor:
         self.cleaned_up: set[str] = set()
         self.log_sampler = LogSampler()
 
-    def run(self) -> int:
+    def run(self, ready: Callable[[], None] | None = None) -> int:
+        """Run the job to its end; ``ready`` is called once this supervisor is on record."""
         job = self.store.read_job(self.name)
         if job is None:
-            print(f"corejob supervisor: no job {self.name!r} in {self.store.runs_dir}")
-            return 1
+            raise LookupError(f"no job {self.name!r} in {self.store.runs_dir}")
         signal.signal(signal.SIGTERM, self._on_cancel)
         signal.signal(signal.SIGINT, self._on_cancel)
+        self.store.reserve_failure_note(self.name)
         self._record({})
+        if ready is not None:
+            ready()
         try:
             try:
                 plans = {plan.replica_id: plan for plan in self.runner.plans(job)}
@@ -162,7 +187,7 @@ class Supervisor:
                 **states,
                 rid: replace(states[rid], phase=phase, exit_code=code, failed_at=None),
             }
-            print(f"{timestamp()} {rid} exited with code {code}", flush=True)
+            say(f"{rid} exited with code {code}")
             changed = True
         if changed:
             self._record(states)
@@ -188,22 +213,24 @@ class Supervisor:
     def _start(self, plan: ReplicaPlan, state: ReplicaState) -> ReplicaState:
         log_path = self.store.log_path(self.name, plan.replica_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log:
+        # Unbuffered: a note a full disk refuses is lost at once, not raised again at close.
+        with open(log_path, "ab", buffering=0) as log:
             if state.restarts:
                 note = (
                     f"corejob: restart {state.restarts} of {plan.replica_id} "
                     f"(previous exit code {state.exit_code})\n"
                 )
-                log.write(note.encode())
-                log.flush()
+                with contextlib.suppress(OSError):
+                    log.write(note.encode())
             try:
                 self.handles[plan.replica_id] = self.runner.start(plan, log)
             except OSError as error:
-                log.write(f"corejob: cannot start {plan.replica_id}: {error}\n".encode())
+                with contextlib.suppress(OSError):
+                    log.write(f"corejob: cannot start {plan.replica_id}: {error}\n".encode())
                 return replace(
                     state, phase=FAILED, exit_code=START_FAILURE_EXIT_CODE, failed_at=None
                 )
-        print(f"{timestamp()} started {plan.replica_id} (attempt {state.restarts + 1})", flush=True)
+        say(f"started {plan.replica_id} (attempt {state.restarts + 1})")
         return replace(state, phase=RUNNING, exit_code=None)
 
     def _stop_all(self, grace: float) -> bool:
@@ -244,15 +271,86 @@ class Supervisor:
         return entry
 
 
+def failure_reason(error: BaseException, log: Path) -> str:
+    """``error`` in a user's words: what could not be written, or where the traceback is."""
+    if isinstance(error, StoreWriteError):
+        return f"{error.strerror} writing {error.filename}"
+    if isinstance(error, OSError) and error.strerror:
+        where = f" ({error.filename})" if error.filename else ""
+        return f"{error.strerror}{where}; traceback in {log}"
+    return f"{type(error).__name__}: {error}; traceback in {log}"
+
+
 def _make_runner(args: argparse.Namespace, store: JobStore) -> Runner:
     job_dir = store.job_dir(args.name)
     if args.runner == "container":
         from corejob.backends.container.runner import ContainerRunner
 
         return ContainerRunner(job_dir, store.claims_dir, args.name, engine=args.engine)
-    from corejob.backends.local.processes import ProcessRunner
-
     return ProcessRunner(job_dir, store.claims_dir)
+
+
+def _detach(log: Path) -> int:
+    """Fork away from the launcher; in the child, the pipe that tells it how start-up went.
+
+    The launcher (the parent) exits 0 on :data:`READY`, else 1 with the reason on its
+    stdout, which the submitting CLI reads. The child writes to ``log`` from here on.
+    """
+    read_fd, write_fd = os.pipe()
+    if os.fork() > 0:
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as pipe:
+            answer = pipe.read()
+        if answer == READY:
+            os._exit(0)
+        reason = answer.decode(errors="replace").strip() or "it exited before recording itself"
+        os.write(sys.stdout.fileno(), f"{reason}\n".encode())
+        os._exit(1)
+    os.close(read_fd)
+    try:
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as error:
+        _tell(write_fd, f"cannot open {log}: {error.strerror}".encode())
+        os._exit(1)
+    for target in (sys.stdout.fileno(), sys.stderr.fileno()):
+        os.dup2(fd, target)
+    os.close(fd)
+    return write_fd
+
+
+def _tell(fd: int | None, answer: bytes) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.write(fd, answer)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _reconcile_with_backend(args: argparse.Namespace) -> None:
+    """The watchdog's work once this supervisor is gone: the backend's own reconciliation
+    (stop leftover process groups and containers, then record Failed with the reason)."""
+    from corejob.backends.local.backend import LocalBackend
+
+    if args.runner == "container":
+        from corejob.backends.container.backend import ContainerBackend
+
+        ContainerBackend(args.runs_dir, engine=args.engine).get(args.name)
+    else:
+        LocalBackend(args.runs_dir).get(args.name)
+
+
+def record_failure(store: JobStore, name: str, reason: str) -> None:
+    """Leave ``reason`` where ``status`` finds it, as far as a full disk allows."""
+    pid = os.getpid()
+    say(f"failed: {reason}")
+    with contextlib.suppress(OSError):
+        store.write_failure_note(name, pid, reason)
+    with contextlib.suppress(OSError, ValueError):
+        job = store.read_job(name)
+        if job is not None and not is_finished(job.get("status") or {}):
+            message = failure_message(pid, reason)
+            status = set_condition(job.get("status") or {}, FAILED, message, timestamp())
+            store.write_job(name, {**job, "status": status})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,19 +361,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", default=None)
     parser.add_argument("--detach", action="store_true")
     args = parser.parse_args(argv)
-    if args.detach and os.fork() > 0:
-        os._exit(0)  # the launcher returns at once; this child is reparented to init
     store = JobStore(args.runs_dir)
+    log = store.job_dir(args.name) / "supervisor.log"
+    launcher = _detach(log) if args.detach else None
+
+    def ready() -> None:
+        nonlocal launcher
+        _tell(launcher, READY)
+        launcher = None
+        start_watchdog(lambda: _reconcile_with_backend(args))
+
     try:
-        return Supervisor(store, args.name, _make_runner(args, store)).run()
-    except Exception:
-        traceback.print_exc()
-        job = store.read_job(args.name)
-        if job is not None:
-            message = f"the local supervisor crashed; see {store.job_dir(args.name)}/supervisor.log"
-            status = set_condition(job.get("status") or {}, FAILED, message, timestamp())
-            with contextlib.suppress(OSError):
-                store.write_job(args.name, {**job, "status": status})
+        return Supervisor(store, args.name, _make_runner(args, store)).run(ready)
+    except Exception as error:
+        with contextlib.suppress(Exception):
+            traceback.print_exc()
+        reason = failure_reason(error, log)
+        record_failure(store, args.name, reason)
+        _tell(launcher, reason.encode())
         return 1
 
 
