@@ -28,7 +28,10 @@ from corejob.backends.local.store import process_alive
 from corejob.errors import CorejobError, UnavailableError
 from corejob.job.state import JobState, summarize
 from tests.corejob.conftest import cluster, corejob  # noqa: F401  (emulated API + CLI)
-from tests.support.local_jobs import script_job
+from tests.support.local_jobs import (
+    no_leftover_jobs,  # noqa: F401  (autouse)
+    script_job,
+)
 from tests.support.wait import wait_until
 
 # Stand-in replica: on SIGTERM it notes the signal (where the trainer saves last.ckpt) and
@@ -251,11 +254,3 @@ def test_resubmitting_a_failed_kubernetes_job_recreates_it(cluster, corejob):  #
     claimed = corejob(*claim).out.split()[2]
     cluster.operator.set_condition(claimed, "Failed", "PyTorchJobFailed", "evicted")
     assert "running it again (resumes from its checkpoints)" in corejob(*claim).out
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_jobs(tmp_path: Path):
-    yield
-    backend = LocalBackend(tmp_path)
-    for name in backend.store.names():
-        backend.cancel(name)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import copy
 import sys
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from corejob.backends.local.backend import LocalBackend
 from corejob.job.render import render_job
 
 IMAGE = {"repository": "localhost/corejob-trainer", "tag": "test"}
@@ -38,3 +42,12 @@ def script_job(name: str, script: str, workers: int = 1, **run_policy: Any) -> d
         spec["template"]["spec"]["terminationGracePeriodSeconds"] = 5
     job["spec"]["runPolicy"].update(run_policy)
     return copy.deepcopy(job)
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_jobs(tmp_path: Path):
+    """Cancel every local job a test left under ``tmp_path`` (no stray supervisors)."""
+    yield
+    backend = LocalBackend(tmp_path)
+    for name in backend.store.names():
+        backend.cancel(name)

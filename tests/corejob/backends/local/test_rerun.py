@@ -19,6 +19,7 @@ import pytest
 from corejob.backends.local.backend import LocalBackend
 from corejob.job.spec import JobRequest, build_job
 from corejob.job.state import JobState, summarize
+from tests.support.local_jobs import no_leftover_jobs  # noqa: F401  (autouse)
 from tests.support.wait import wait_until
 
 # Leaves a checkpoint where the trainer keeps its own, says so, and fails permanently.
@@ -93,11 +94,3 @@ def test_no_rerun_reports_the_failed_job(tmp_path: Path, failed_job, corejob):
     assert kept.code == 0, kept.err
     assert kept.out == f"job {failed_job} already exists (state Failed); not submitted again\n"
     assert backend.get(failed_job) == old
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_jobs(tmp_path: Path):
-    yield
-    backend = LocalBackend(tmp_path)
-    for name in backend.store.names():
-        backend.cancel(name)

@@ -12,13 +12,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
-
 from corejob.backends.local.backend import LocalBackend
 from corejob.backends.local.log_index import read_index
 from corejob.backends.local.store import process_alive
 from corejob.job.state import JobState, summarize
-from tests.support.local_jobs import script_job
+from tests.support.local_jobs import (
+    no_leftover_jobs,  # noqa: F401  (autouse)
+    script_job,
+)
 from tests.support.wait import wait_until
 
 # Stand-in trainer: records its env, then does what its attempt number says.
@@ -232,11 +233,3 @@ def test_a_dead_supervisor_is_reported_as_failed(tmp_path: Path):
     assert backend.cancel("orphan")
     for pid in pids:
         assert not process_alive(pid, None)
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_jobs(tmp_path: Path):
-    yield
-    backend = LocalBackend(tmp_path)
-    for name in backend.store.names():
-        backend.cancel(name)

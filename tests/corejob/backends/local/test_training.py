@@ -128,6 +128,10 @@ def test_sigkilled_worker_is_restarted_and_training_resumes(tmp_path: Path):
     result = backend.result("resume")
     assert result["resumed_from"].endswith("last.ckpt")
     assert result["global_step"] == 5 * 8  # the step count continued, not restarted
+    assert result["attempts"] == 2
+    assert not list(checkpoint.parent.glob(".*.partial"))  # no half-written checkpoint left
+    pgids = list(replica_pids(backend, "resume").values())
+    wait_until(lambda: not group_members(pgids), 30, "the replicas' processes to be gone")
 
 
 def test_unknown_model_field_fails_after_one_attempt(tmp_path: Path):
