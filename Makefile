@@ -100,9 +100,9 @@ logs: $(STAMP) ## a job's log: JOB= [ALL=1 FOLLOW=1 REPLICA=worker-0]
 cancel: $(STAMP) ## delete jobs: JOB=name or SWEEP=id
 	$(BIN)/corejob cancel $(JOB) $(if $(SWEEP),--sweep $(SWEEP)) $(CLI_OPTS)
 
-results: $(STAMP) ## model x dataset table + results.{csv,json,png} [SWEEP=]
+results: $(STAMP) ## model x dataset table + results.{csv,json} + results-<sweep>.png [SWEEP=]
 	$(BIN)/corejob results $(if $(SWEEP),--sweep $(SWEEP)) --csv results.csv --json results.json \
-	  --plot results.png $(CLI_OPTS)
+	  --plot $(CLI_OPTS)
 
 # ---- chart (charts/corejob/README.md) -----------------------------------------------------
 NPROC ?=

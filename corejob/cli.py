@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +29,17 @@ from corejob.errors import (
     UsageError,
 )
 from corejob.job.spec import JobRequest, build_job, lint_job
-from corejob.job.state import LABEL_CONFIG_HASH, LABEL_SWEEP, JobState, summarize
+from corejob.job.state import LABEL_SWEEP, JobState, summarize
 from corejob.job.values import ValueSources, values_from_sources
 from corejob.results.status_table import (
     PENDING_STATES,
     format_rows,
     is_stuck,
     parse_duration,
+    status_inputs,
     status_rows,
 )
+from corejob.submission import follow_logs, rerun_failed, wait_for
 
 ALL_JOBS = {"app.kubernetes.io/name": "corejob"}
 
@@ -122,11 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("jobs", nargs="*")
     cancel.add_argument("--sweep", help="every job of this sweep")
 
-    results = commands.add_parser("results", parents=[common], help="model × dataset table")
-    results.add_argument("--sweep", help="only this sweep's jobs")
-    results.add_argument("--csv", type=Path, help="write the rows as CSV")
-    results.add_argument("--json", type=Path, help="write the rows as JSON")
-    results.add_argument("--plot", type=Path, help="write a heatmap PNG")
+    results = commands.add_parser("results", parents=[common], help="val bits/spike per cell")
+    from corejob.results.command import add_results_options
+
+    add_results_options(results)
 
     render = commands.add_parser("render", parents=[common], help="print the job YAML")
     job_options(render)
@@ -184,9 +182,6 @@ def lint(backend: Backend, job: dict[str, Any]) -> None:
 def cmd_submit(args: argparse.Namespace) -> int:
     """Create the job. One that exists is reported, except a Failed one: that is deleted
     and created again (resuming from its checkpoints), unless --no-rerun."""
-    from corejob.job.kubeflow import MASTER, trainer_containers
-    from corejob.sweep.runner import wait_until_gone
-
     pending_timeout = duration_arg(args.pending_timeout, "--pending-timeout")
     backend = select_backend(args)
     request = job_request(args, args.model, args.dataset)
@@ -197,23 +192,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     lint(backend, job)
     outcome = backend.submit(job)
     if not (outcome.created or args.no_rerun) and outcome.summary.state == JobState.FAILED:
-        current = backend.get(outcome.name)  # another shell may be running it again already
-        failed = summarize(current) if current is not None else None
-        if failed is not None and failed.state == JobState.FAILED:
-            # Local backends keep every volume; a cluster keeps only claims and host paths.
-            pod = job["spec"]["pytorchReplicaSpecs"][MASTER]["template"]["spec"]
-            mounts = trainer_containers(pod)[0].get("volumeMounts") or []
-            runs = next((m["name"] for m in mounts if m["mountPath"] == "/runs"), None)
-            kept = backend.namespace is None or any(
-                v["name"] == runs and ("persistentVolumeClaim" in v or "hostPath" in v)
-                for v in pod.get("volumes") or []
-            )
-            how = "resumes from its checkpoints" if kept else "starts over: /runs was an emptyDir"
-            print(f"job {outcome.name} had failed ({failed.message or failed.reason}); "
-                  f"running it again ({how})")  # fmt: skip
-            backend.cancel(outcome.name)
-            wait_until_gone(backend, outcome.name)
-            outcome = backend.submit(job)
+        outcome = rerun_failed(backend, job, outcome)
     where = f" in namespace {backend.namespace}" if backend.namespace else ""
     if outcome.created:
         print(f"created job {outcome.name}{where} ({backend.name})")
@@ -227,50 +206,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def follow_logs(backend: Backend, name: str, attempts: int = 240) -> None:
-    """Stream the master's log once it has a pod (pods appear after scheduling)."""
-    for _ in range(attempts):
-        try:
-            for line in backend.logs(name, follow=True):
-                print(line, flush=True)
-            return
-        except JobNotFoundError:
-            time.sleep(0.5)
-
-
-@contextmanager
-def announce_on_interrupt(name: str) -> Iterator[None]:
-    """Ctrl-C stops waiting, not the job: say so, and how to stop it."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        print(f"\nstopped waiting; job {name} keeps running (`corejob status {name}`, "
-              f"`corejob cancel {name}`)", file=sys.stderr)  # fmt: skip
-        raise
-
-
-def wait_for(backend: Backend, job: dict[str, Any], pending_timeout: float | None) -> int:
-    name = job["metadata"]["name"]
-    selector = {LABEL_CONFIG_HASH: job["metadata"]["labels"][LABEL_CONFIG_HASH]}
-    with backend.track(selector) as tracker, announce_on_interrupt(name):
-        while True:
-            current = tracker.snapshot().get(name) or backend.get(name)
-            if current is None:
-                raise JobNotFoundError(f"job {name} disappeared (cancelled?)")
-            summary = summarize(current)
-            if summary.state.finished:
-                break
-            if is_stuck(summary, pending_timeout):
-                reasons = "; ".join(backend.explain(name)) or "no reason reported"
-                raise PendingTimeoutError(f"job {name} is still pending: {reasons}")
-            tracker.wait_for_change(5.0)
-    print(f"job {name}: {summary.state} {summary.reason} {summary.message}".rstrip())
-    if summary.state == JobState.FAILED:
-        raise JobFailedError(f"job {name} failed: {summary.reason}: {summary.message}")
-    return ExitCode.OK
-
-
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from corejob.results.status_table import sweep_progress, sweep_rows
     from corejob.sweep.plan import grid, split_list, sweep_id
     from corejob.sweep.runner import SweepRun, run_sweep
 
@@ -290,12 +227,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     lint(backend, next(iter(jobs.values())))
     print(f"sweep {sweep}: {len(jobs)} jobs, at most {args.max_parallel} at once", file=sys.stderr)
     run = SweepRun(sweep, jobs, args.max_parallel, args.retries)
-    views = run_sweep(run, backend, poll_s=args.poll)
-    rows = [["MODEL", "DATASET", "JOB", "STATE", "ATTEMPTS"]]
-    for view in views:
-        state = view.state.value if view.state else "Missing"
-        rows.append([view.cell.model, view.cell.dataset, view.name, state, str(view.attempts)])
-    print(format_rows(rows))
+    progress = sweep_progress(run, backend, args.poll)  # per-cell lines as records appear
+    views = run_sweep(run, backend, poll_s=args.poll, on_progress=progress)
+    print(format_rows(sweep_rows(views)))
     failed = [view.name for view in views if view.state != JobState.SUCCEEDED]
     if failed:
         raise JobFailedError(f"sweep {sweep}: {len(failed)} job(s) did not succeed: "
@@ -319,12 +253,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not jobs:
         print("no jobs")
         return ExitCode.OK
-    best = {}
-    for job in jobs:
-        if summarize(job).state == JobState.SUCCEEDED:
-            result = backend.result(job["metadata"]["name"]) or {}
-            best[job["metadata"]["name"]] = result.get("best_val_bps_overall")
-    print(format_rows(status_rows(jobs, best)))
+    print(format_rows(status_rows(jobs, *status_inputs(backend, jobs))))
     stuck = []
     for job in jobs:
         summary = summarize(job)
@@ -369,19 +298,10 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from corejob.results import collect as results
+    from corejob.results.command import run_results
 
-    backend = select_backend(args)
-    rows, missing = results.collect(backend, {LABEL_SWEEP: args.sweep} if args.sweep else ALL_JOBS)
-    print(results.format_table(rows))
-    if missing:
-        print(f"without results yet: {', '.join(missing)}", file=sys.stderr)
-    for path, write in ((args.csv, results.write_csv), (args.json, results.write_json),
-                        (args.plot, results.plot_heatmap)):  # fmt: skip
-        if path:
-            write(rows, path)
-            print(f"wrote {path}", file=sys.stderr)
-    return ExitCode.OK
+    selector = {LABEL_SWEEP: args.sweep} if args.sweep else ALL_JOBS
+    return run_results(args, select_backend(args), selector)
 
 
 COMMANDS = {"submit": cmd_submit, "sweep": cmd_sweep, "status": cmd_status, "logs": cmd_logs,

@@ -3,8 +3,8 @@
 Layers, bottom first. A module may import its own layer and any layer below it, never one
 above — including imports inside functions, which are read here too. ``trainer.contract``
 and ``trainer.configs`` are the bottom of both packages: the controller shares the
-exit-code and result-line clauses of the job contract and the config-name rule with the
-trainer (and nothing else of the trainer: no torch on a laptop).
+exit-code, result-line and progress-line clauses of the job contract and the
+config-name rule with the trainer (and nothing else of it: no torch on a laptop).
 """
 
 from __future__ import annotations
@@ -30,13 +30,14 @@ LAYERS: list[list[str]] = [
     ["trainer.models"],
     ["trainer.callbacks"],
     ["trainer.run", "trainer.plots", "trainer.cli", "trainer.__main__"],
-    ["corejob.cli", "corejob.__main__"],
+    ["corejob.cli", "corejob.submission", "corejob.__main__"],
 ]
 # What the controller may use of the trainer package (no torch behind these).
 CONTROLLER_MAY_IMPORT = (
     "trainer.configs",
     "trainer.contract.errors",
     "trainer.contract.exit_codes",
+    "trainer.contract.progress",
     "trainer.contract.result",
 )
 MAX_MODULES_PER_PACKAGE = 8

@@ -101,6 +101,13 @@ def _add_runtime_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--compile", action="store_true", help="torch.compile the model")
     group.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="auto")
     group.add_argument("--ddp_timeout_s", type=float, default=DEFAULT_DDP_TIMEOUT_S)
+    group.add_argument(
+        "--progress_every_seconds",
+        type=_non_negative_float,
+        default=10.0,
+        help="rank 0 prints a COREJOB_PROGRESS line this often, after the first step and at"
+        " the end (what corejob status/--wait/sweep show; 0: none)",
+    )
 
 
 def _add_output_args(parser: argparse.ArgumentParser) -> None:

@@ -22,11 +22,12 @@ from trainer.callbacks.checkpointing import (
     LAST_CKPT,
     MONITOR,
     MidEpochCheckpoint,
+    StepSeededRandomness,
     model_checkpoint,
 )
-from trainer.callbacks.determinism import StepSeededRandomness
 from trainer.callbacks.divergence import DivergenceGuard
 from trainer.callbacks.heartbeat import EpochHeartbeat
+from trainer.callbacks.progress import ProgressReporter
 from trainer.callbacks.wandb_logger import wandb_loggers
 from trainer.checkpoints import (
     AtomicCheckpointIO,
@@ -62,12 +63,16 @@ def build_callbacks(
     sigterm: SigtermFlag,
     started: float | None = None,
 ) -> tuple[list[pl.Callback], EpochHeartbeat]:
-    """Heartbeat/history, preemption, top-k + last checkpoints, LR monitor, early stopping,
-    then what the flags ask for: curriculum, fine-tuning, time budget (none by default)."""
+    """Heartbeat/history, progress lines, preemption, top-k + last checkpoints, LR monitor,
+    early stopping, then what the flags ask for: curriculum, fine-tuning, time budget (none
+    by default)."""
     heartbeat = EpochHeartbeat(attempt_started=started)
     validates = args.limit_val_batches != 0
+    progress_every_s = getattr(args, "progress_every_seconds", 10.0)
+    progress = [ProgressReporter(progress_every_s, heartbeat)] if progress_every_s > 0 else []
     callbacks: list[pl.Callback] = [
         heartbeat,
+        *progress,
         DivergenceGuard(),
         StepSeededRandomness(args.seed),
         MidEpochCheckpoint(sigterm, checkpoint_dir / LAST_CKPT, args.checkpoint_every_minutes),

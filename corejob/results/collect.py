@@ -1,48 +1,80 @@
-"""Collect finished jobs' results into a model × dataset table, CSV/JSON and a heatmap.
+"""Collect every job's outcome (result or state) as one row per run, from any backend.
 
 The trainer prints one ``COREJOB_RESULT {...}`` line at the end (docs/CONTRACT.md); every
 backend's ``result(name)`` returns that object, so collecting needs no volume access.
+Failed and unfinished jobs are rows too (with their state and no numbers): a table that
+drops them makes a broken sweep look complete. Jobs deleted since (``cancel``) come back
+from the backend's results ledger where it has one (locally ``runs/_results/``).
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from corejob.backends.base import Backend
 from corejob.job.state import JobState, summarize
 
-DEFAULT_METRIC = "best_val_bps_overall"
+LIVE = "live"
+LEDGER = "ledger"
 
 
 @dataclass(frozen=True)
 class ResultRow:
+    """One run of one (model, dataset) cell; numbers are None when the run has none."""
+
     job: str
     model: str
     dataset: str
     sweep: str | None
-    best_val_bps: float | None
-    final_val_bps: float | None
-    epochs: int | None
-    wall_time_s: float | None
-    result: dict[str, Any]
+    state: str
+    created: str | None = None
+    best_val_bps: float | None = None
+    final_val_bps: float | None = None
+    oracle_bps: float | None = None
+    oracle_ratio: float | None = None
+    epochs: int | None = None
+    global_step: int | None = None
+    wall_time_s: float | None = None
+    attempts: int | None = None
+    world_size: int | None = None
+    samples_per_s: float | None = None
+    message: str = ""
+    source: str = LIVE
+    result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == JobState.SUCCEEDED.value
 
 
-def row_from_result(job: dict[str, Any], result: dict[str, Any]) -> ResultRow:
+def row_from_job(
+    job: dict[str, Any], result: dict[str, Any] | None, source: str = LIVE
+) -> ResultRow:
+    """The row of one job object and its result object (None: no result line)."""
     summary = summarize(job)
+    result = result or {}
+    failed = summary.state == JobState.FAILED
     return ResultRow(
         job=summary.name,
-        model=summary.model or str(result.get("model", "")),
-        dataset=summary.dataset or str(result.get("dataset", "")),
+        model=summary.model or str(result.get("model") or ""),
+        dataset=summary.dataset or str(result.get("dataset") or ""),
         sweep=summary.sweep,
+        state=summary.state.value,
+        created=summary.created,
         best_val_bps=_number(result.get("best_val_bps_overall")),
         final_val_bps=_number(result.get("final_val_bps_overall")),
-        epochs=result.get("epochs"),
+        oracle_bps=_number(result.get("oracle_bps_overall")),
+        oracle_ratio=_number(result.get("oracle_ratio_overall")),
+        epochs=_integer(result.get("epochs")),
+        global_step=_integer(result.get("global_step")),
         wall_time_s=_number(result.get("wall_time_s")),
+        attempts=_integer(result.get("attempts")),
+        world_size=_integer(result.get("world_size")),
+        samples_per_s=_number(result.get("samples_per_s")),
+        message=": ".join(p for p in (summary.reason, summary.message) if p) if failed else "",
+        source=source,
         result=result,
     )
 
@@ -52,90 +84,45 @@ def _number(value: Any) -> float | None:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return None if math.isnan(number) else number
+    return number if math.isfinite(number) else None
 
 
-def collect(backend: Backend, selector: dict[str, str]) -> tuple[list[ResultRow], list[str]]:
-    """(rows of succeeded jobs with a result line, names of jobs without a result yet)."""
-    rows, missing = [], []
-    for job in sorted(backend.list(selector), key=lambda j: j["metadata"]["name"]):
+def _integer(value: Any) -> int | None:
+    number = _number(value)
+    return None if number is None else int(number)
+
+
+def _matches(job: dict[str, Any], selector: dict[str, str]) -> bool:
+    labels = (job.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def recorded_results(backend: Backend) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The backend's results ledger, (job, result) pairs; [] where it keeps none.
+
+    Only the local backends (and the container backend, built on them) keep one; the
+    ``Backend`` protocol has no ledger yet, hence the explicit type check.
+    """
+    from corejob.backends.local.backend import LocalBackend
+
+    return backend.recorded_results() if isinstance(backend, LocalBackend) else []
+
+
+def collect(backend: Backend, selector: dict[str, str]) -> list[ResultRow]:
+    """One row per job matching ``selector``: the live jobs, then the ledger's jobs that
+    are no longer live (a job in both appears once, as live)."""
+    rows: dict[str, ResultRow] = {}
+    for job in backend.list(selector):
         name = job["metadata"]["name"]
-        if summarize(job).state != JobState.SUCCEEDED:
-            missing.append(name)
-            continue
-        result = backend.result(name)
-        if result is None:
-            missing.append(name)
-        else:
-            rows.append(row_from_result(job, result))
-    return rows, missing
-
-
-def matrix(rows: list[ResultRow]) -> tuple[list[str], list[str], dict[tuple[str, str], float]]:
-    """(models, datasets, best val bits/spike per cell); of several jobs for one cell (e.g.
-    different trainer settings), the last in ``rows`` wins — filter with --sweep."""
-    models = sorted({row.model for row in rows})
-    datasets = sorted({row.dataset for row in rows})
-    cells = {(r.model, r.dataset): r.best_val_bps for r in rows if r.best_val_bps is not None}
-    return models, datasets, cells
-
-
-def format_table(rows: list[ResultRow]) -> str:
-    """The model × dataset table of best validation bits/spike, as plain text."""
-    models, datasets, cells = matrix(rows)
-    if not rows:
-        return "no finished jobs with results"
-    width = max([len("model \\ dataset"), *map(len, models)])
-    columns = [max(len(d), 8) for d in datasets]
-    header = (
-        "model \\ dataset".ljust(width)
-        + "  "
-        + "  ".join(d.rjust(w) for d, w in zip(datasets, columns, strict=True))
-    )
-    lines = [header]
-    for model in models:
-        values = [
-            (f"{cells[(model, d)]:.4f}" if (model, d) in cells else "-").rjust(w)
-            for d, w in zip(datasets, columns, strict=True)
-        ]
-        lines.append(model.ljust(width) + "  " + "  ".join(values))
-    return "\n".join(lines)
-
-
-def write_csv(rows: list[ResultRow], path: Path) -> None:
-    fields = ["job", "model", "dataset", "sweep", "best_val_bps", "final_val_bps", "epochs",
-              "wall_time_s"]  # fmt: skip
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({key: getattr(row, key) for key in fields})
-
-
-def write_json(rows: list[ResultRow], path: Path) -> None:
-    path.write_text(json.dumps([asdict(row) for row in rows], indent=2, sort_keys=True) + "\n")
-
-
-def plot_heatmap(rows: list[ResultRow], path: Path) -> None:
-    """A model × dataset heatmap of best val bits/spike, annotated, as PNG (no display)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    models, datasets, cells = matrix(rows)
-    grid = [[cells.get((m, d), math.nan) for d in datasets] for m in models]
-    fig, ax = plt.subplots(figsize=(1.6 * len(datasets) + 3, 0.7 * len(models) + 2))
-    image = ax.imshow(grid, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(datasets)), datasets, rotation=30, ha="right")
-    ax.set_yticks(range(len(models)), models)
-    for i, model in enumerate(models):
-        for j, dataset in enumerate(datasets):
-            if (model, dataset) in cells:
-                ax.text(j, i, f"{cells[(model, dataset)]:.3f}", ha="center", va="center",
-                        color="white")  # fmt: skip
-    fig.colorbar(image, ax=ax, label="best val bits/spike")
-    ax.set_title("corejob results: best validation bits/spike")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        state = summarize(job).state
+        result = backend.result(name) if state == JobState.SUCCEEDED else None
+        row = row_from_job(job, result)
+        codes = sorted(set(backend.exit_codes(name))) if state == JobState.FAILED else []
+        if codes:  # the operator's message only counts failed replicas
+            row = replace(row, message=f"{row.message} (exit code {', '.join(map(str, codes))})")
+        rows[name] = row
+    for job, result in recorded_results(backend):
+        name = (job.get("metadata") or {}).get("name")
+        if name and name not in rows and _matches(job, selector):
+            rows[name] = row_from_job(job, result, source=LEDGER)
+    return sorted(rows.values(), key=lambda r: (r.model, r.dataset, r.created or "", r.job))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -121,10 +121,16 @@ def execute(
         run.created.append(action.name)
 
 
-def progress_line(run: SweepRun, views: list[CellView]) -> str:
+def progress_line(
+    run: SweepRun, views: list[CellView], progress: Mapping[str, str] | None = None
+) -> str:
+    """The counts line; with ``progress`` (job name → its progress text), one indented
+    line per cell that has one, so a long sweep shows how far each running job is."""
     counts = outcome_counts(views)
     parts = ", ".join(f"{count} {label}" for label, count in counts.items())
-    return f"[{run.sweep}] {len(views)} cells: {parts}"
+    shown = progress or {}
+    cells = [f"  {view.name}: {shown[view.name]}" for view in views if view.name in shown]
+    return "\n".join([f"[{run.sweep}] {len(views)} cells: {parts}", *cells])
 
 
 def run_sweep(

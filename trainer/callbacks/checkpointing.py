@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -23,7 +24,14 @@ from trainer.checkpoints import LAST_CKPT
 from trainer.contract.preemption import Preempted, SigtermFlag
 
 MONITOR = "val_bps_overall"
-__all__ = ["LAST_CKPT", "MONITOR", "MidEpochCheckpoint", "model_checkpoint"]
+__all__ = [
+    "LAST_CKPT",
+    "MONITOR",
+    "MidEpochCheckpoint",
+    "StepSeededRandomness",
+    "model_checkpoint",
+    "step_seed",
+]
 
 
 def model_checkpoint(checkpoint_dir: Path, save_top_k: int, validates: bool) -> ModelCheckpoint:
@@ -136,3 +144,33 @@ class MidEpochCheckpoint(pl.Callback):
         )
         reduced = trainer.strategy.reduce(flags, reduce_op="max")
         return bool(reduced[0].item() > 0), bool(reduced[1].item() > 0)
+
+
+# Random numbers that are a function of the training step, so a resumed run repeats them.
+# Training draws random numbers (the Gaussian readout samples positions, augmentation
+# jitters stimuli). Their generators' states are not in a checkpoint, so a run resumed
+# mid-epoch would draw different numbers than the uninterrupted run and end with different
+# weights. Re-seeding every generator before each training batch from (seed, rank, global
+# step) makes the draws depend only on where training is, not on how it got there: a run
+# preempted and resumed any number of times ends bit-identical to one that never was.
+
+
+def step_seed(seed: int, rank: int, step: int) -> int:
+    """A well-mixed 63-bit seed for one (run seed, rank, global step)."""
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(2, np.uint64)[0] >> 1)
+
+
+class StepSeededRandomness(pl.Callback):
+    """Seeds torch (CPU and CUDA) and the data module's augmenter before every batch."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        seed = step_seed(self.seed, trainer.global_rank, trainer.global_step)
+        torch.manual_seed(seed)
+        augmenter = getattr(trainer.datamodule, "augmenter", None)
+        if augmenter is not None:
+            augmenter.reseed(seed)

@@ -5,6 +5,8 @@ so every rank prints one flushed line per epoch instead: it proves the replica i
 and shows the numbers that matter. The history is kept in the callback's state so that a
 run resumed from ``last.ckpt`` still reports every epoch, including those before the
 restart.
+
+Rank 0's progress line every few seconds is ``trainer.callbacks.progress``.
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 def batch_size_of(batch: Any) -> int:
-    """Samples in a batch: the grouped ``list[dict]`` of the data module, or a tensor."""
+    """Samples in a batch: the grouped ``list[dict]`` of the data module, an ``(x, y)``
+    pair of tensors, or a tensor."""
     if isinstance(batch, list | tuple) and batch and isinstance(batch[0], Mapping):
         return sum(int(group["robs"].shape[0]) for group in batch)
+    if isinstance(batch, list | tuple) and batch and isinstance(batch[0], torch.Tensor):
+        return int(batch[0].shape[0])
     if isinstance(batch, Mapping) and "robs" in batch:
         return int(batch["robs"].shape[0])
     if isinstance(batch, torch.Tensor):

@@ -3,6 +3,7 @@
 ``distributed`` (the env variables a launcher injects → ranks and Lightning arguments),
 ``exit_codes`` (what each exit means to a restart policy; shared with the controller),
 ``errors`` (one-line errors and their codes), ``preemption`` (SIGTERM → ``last.ckpt`` →
-143) and ``result`` (the ``COREJOB_RESULT`` line and ``metrics.json``). Importing this
+143), ``result`` (the ``COREJOB_RESULT`` line and ``metrics.json``) and ``progress`` (the
+``COREJOB_PROGRESS`` lines). Importing this
 package imports nothing heavy.
 """

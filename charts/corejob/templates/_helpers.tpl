@@ -135,6 +135,7 @@ dsetDtype --dset_dtype string
 accelerator --accelerator string
 ddpTimeoutS --ddp_timeout_s int
 checkpointEveryMinutes --checkpoint_every_minutes float
+progressEverySeconds --progress_every_seconds float
 {{- end -}}
 
 {{/*

@@ -273,22 +273,57 @@ class LocalBackend:
         return not process_alive(record.get("pid"), record.get("start_time"))
 
     def result(self, name: str) -> dict[str, Any] | None:
-        """The last ``COREJOB_RESULT`` line of the master's log, parsed."""
+        """The last ``COREJOB_RESULT`` line of the master's log, parsed; a finished job's
+        result also goes to the ledger (``_results/<job>.json``), which outlives the job."""
+        job = self.store.read_job(name)
         path = self.store.log_path(name, "master-0")
-        if self.store.read_job(name) is None or not path.exists():
+        if job is None or not path.exists():
             return None
         with open(path, errors="replace") as handle:
-            return parse_result_line(handle)
+            result = parse_result_line(handle)
+        if result is not None and summarize(job).state.finished:
+            self._record_result(job, result)
+        return result
+
+    def _record_result(self, job: dict[str, Any], result: dict[str, Any]) -> None:
+        """Keep the job's identity (labels, creation time, final state) and its result, so
+        ``corejob results`` still lists it after ``cancel``. Written only when it changed;
+        a full or read-only disk loses the copy, never the answer."""
+        metadata = job.get("metadata") or {}
+        kept = ("name", "namespace", "uid", "labels", "creationTimestamp")
+        record = {
+            "job": {
+                "metadata": {key: metadata[key] for key in kept if key in metadata},
+                "status": {"conditions": (job.get("status") or {}).get("conditions") or []},
+            },
+            "result": result,
+        }
+        name = metadata.get("name", "")
+        if name and self.store.read_result_record(name) != record:
+            with contextlib.suppress(OSError):
+                self.store.write_result_record(name, record)
+
+    def recorded_results(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(job, result) of every job in the ledger, live or since cancelled."""
+        pairs = []
+        for record in self.store.result_records():
+            job, result = record.get("job"), record.get("result")
+            if isinstance(job, dict) and isinstance(result, dict):
+                pairs.append((job, result))
+        return pairs
 
     # -- cancel -----------------------------------------------------------------------
     def cancel(self, name: str) -> bool:
-        """Stop the supervisor and every replica (whole process groups), then forget the job."""
+        """Stop the supervisor and every replica (whole process groups), then forget the job
+        (a finished job's result stays in the ledger, see :meth:`result`)."""
         if self.store.read_job(name) is None:
             return False
         with self.store.submit_lock(name):
             job = self.store.read_job(name)
             if job is None:
                 return False
+            if summarize(job).state.finished:
+                self.result(name)  # into the ledger before the job is forgotten
             record = self.store.read_supervisor(name) or {}
             pid, start = record.get("pid"), record.get("start_time")
             if process_alive(pid, start):

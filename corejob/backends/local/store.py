@@ -9,6 +9,8 @@
   ``supervisor.failure``  why the supervisor failed (space reserved at its start)
   ``logs.previous/``   the logs of the run before the last resubmission
 ``<runs_dir>/_claims/<claim>/`` backs persistentVolumeClaims shared between jobs.
+``<runs_dir>/_results/<job>.json`` the results ledger: a finished job's result, kept after
+``cancel`` forgets the job (``corejob results`` merges it with the live jobs).
 
 Only the supervisor writes a running job's files; every write is atomic (temp file +
 rename) so readers never see half a JSON document. A failed write names its file, so the
@@ -35,6 +37,7 @@ FAILURE_NOTE_BYTES = 4096
 LOG_DIR = "logs"
 PREVIOUS_LOG_DIR = "logs.previous"
 CLAIMS_DIR = "_claims"
+RESULTS_DIR = "_results"
 UNKNOWN_START = "?"
 _HAS_PROC = Path("/proc/self/stat").exists()
 
@@ -129,6 +132,29 @@ class JobStore:
 
     def write_job(self, name: str, job: dict[str, Any]) -> None:
         atomic_write_json(self.job_dir(name) / JOB_FILE, job)
+
+    @property
+    def results_dir(self) -> Path:
+        return self.runs_dir / RESULTS_DIR
+
+    def read_result_record(self, name: str) -> dict[str, Any] | None:
+        """The ledger's record of job ``name`` (None: none, or unreadable)."""
+        try:
+            record = read_json(self.results_dir / f"{name}.json")
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    def write_result_record(self, name: str, record: dict[str, Any]) -> None:
+        atomic_write_json(self.results_dir / f"{name}.json", record)
+
+    def result_records(self) -> list[dict[str, Any]]:
+        """Every readable ledger record, by job name (a damaged file is skipped, not fatal:
+        the ledger is a convenience copy, the job's logs stay the source)."""
+        if not self.results_dir.is_dir():
+            return []
+        records = (self.read_result_record(p.stem) for p in sorted(self.results_dir.glob("*.json")))
+        return [record for record in records if record is not None]
 
     def read_supervisor(self, name: str) -> dict[str, Any] | None:
         return read_json(self.job_dir(name) / SUPERVISOR_FILE)

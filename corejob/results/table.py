@@ -1,0 +1,199 @@
+"""The results table: one row per (model, dataset) cell, pure formatting of result rows.
+
+A number without its name was the complaint (``model \\ dataset ... 0.3526``): the header
+names the metric (validation bits/spike, best and final epoch), the oracle and the
+model/oracle ratio appear where the data is synthetic, and the run's size (epochs, steps,
+wall time, attempts) and state sit next to its score, so a 40-step run cannot pass for a
+trained model. A cell run several times shows its latest run and the count (``--all``:
+every run); failed and flagged runs are rows, never averaged in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from corejob.job.state import JobState
+from corejob.results.collect import ResultRow
+
+METRIC = "val bits/spike"
+DEFAULT_MIN_STEPS = 100
+UNDER_TRAINED = "under-trained"
+NO_RESULT = "no-result"
+FINISHED = (JobState.SUCCEEDED.value, JobState.FAILED.value)
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    """A row as shown: the run, how many runs its cell has, and what is wrong with it."""
+
+    row: ResultRow
+    runs: int
+    flags: tuple[str, ...]
+
+    @property
+    def counted(self) -> bool:
+        """Whether the run may enter an aggregate (mean, heatmap colour scale)."""
+        return self.row.succeeded and self.row.best_val_bps is not None and not self.flags
+
+
+def fixed(value: float | None, digits: int = 4) -> str:
+    """``value`` with ``digits`` decimals, ``-`` for none; never ``-0.000`` (a tiny
+    negative rounds to zero, and a signed zero reads as a result below zero)."""
+    if value is None:
+        return "-"
+    text = f"{value:.{digits}f}"
+    return f"{0.0:.{digits}f}" if float(text) == 0 else text
+
+
+def duration(seconds: float | None) -> str:
+    """``42s``, ``5m02s``, ``1h03m``: wall time at a glance."""
+    if seconds is None:
+        return "-"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def flags_of(row: ResultRow, min_steps: int) -> tuple[str, ...]:
+    """``under-trained``: fewer than ``min_steps`` training steps (a time budget that ran
+    out early, an oversubscribed CPU); ``no-result``: succeeded without a result line."""
+    if not row.succeeded:
+        return ()
+    if not row.result:
+        return (NO_RESULT,)
+    if row.global_step is not None and row.global_step < min_steps:
+        return (UNDER_TRAINED,)
+    return ()
+
+
+def _cell(row: ResultRow) -> tuple[str, str]:
+    return row.model, row.dataset
+
+
+def _recency(row: ResultRow) -> tuple[bool, str, str]:
+    """Latest = the newest finished run (a run still going has no number yet), else the
+    newest; created timestamps are ISO strings, so they sort as text."""
+    return row.state in FINISHED, row.created or "", row.job
+
+
+def build_table(
+    rows: Sequence[ResultRow], min_steps: int = DEFAULT_MIN_STEPS, all_runs: bool = False
+) -> list[TableEntry]:
+    """The entries shown: the latest run of each cell (or every run), sorted by cell."""
+    cells: dict[tuple[str, str], list[ResultRow]] = {}
+    for row in rows:
+        cells.setdefault(_cell(row), []).append(row)
+    entries = []
+    for cell in sorted(cells):
+        runs = sorted(cells[cell], key=_recency)
+        shown = runs if all_runs else runs[-1:]
+        entries += [TableEntry(row, len(runs), flags_of(row, min_steps)) for row in shown]
+    return entries
+
+
+def model_means(entries: Sequence[TableEntry]) -> dict[str, tuple[float | None, int, int]]:
+    """model -> (mean best val bits/spike over its counted cells, counted, cells); failed,
+    unfinished and flagged cells are left out (mean None when none is left)."""
+    means: dict[str, tuple[float | None, int, int]] = {}
+    for model in sorted({e.row.model for e in entries}):
+        mine = [e for e in entries if e.row.model == model]
+        counted = [e.row.best_val_bps for e in mine if e.counted and e.row.best_val_bps is not None]
+        mean = sum(counted) / len(counted) if counted else None
+        means[model] = (mean, len(counted), len(mine))
+    return means
+
+
+Column = tuple[str, Callable[[TableEntry], str], bool]  # header, cell text, right-aligned
+
+
+def columns(entries: Sequence[TableEntry]) -> list[Column]:
+    """The table's columns; ``oracle``/``ratio`` only where some run has an oracle,
+    ``sweep`` only when the runs come from more than one."""
+    has_oracle = any(e.row.oracle_bps is not None for e in entries)
+    several_sweeps = len({e.row.sweep for e in entries}) > 1
+    chosen: list[Column | None] = [
+        ("model", lambda e: e.row.model or "-", False),
+        ("dataset", lambda e: e.row.dataset or "-", False),
+        ("sweep", lambda e: e.row.sweep or "-", False) if several_sweeps else None,
+        (f"best {METRIC}", lambda e: fixed(e.row.best_val_bps), True),
+        ("final", lambda e: fixed(e.row.final_val_bps), True),
+        ("oracle", lambda e: fixed(e.row.oracle_bps), True) if has_oracle else None,
+        ("ratio", lambda e: fixed(e.row.oracle_ratio, 3), True) if has_oracle else None,
+        ("epochs", lambda e: _count(e.row.epochs), True),
+        ("steps", lambda e: _count(e.row.global_step), True),
+        ("wall", lambda e: duration(e.row.wall_time_s), True),
+        ("attempts", lambda e: _count(e.row.attempts), True),
+        ("state", lambda e: e.row.state, False),
+        ("runs", lambda e: str(e.runs), True),
+        ("flags", lambda e: ",".join(e.flags) or "-", False),
+        ("job", lambda e: e.row.job, False),
+    ]
+    return [column for column in chosen if column is not None]
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def format_table(entries: Sequence[TableEntry]) -> str:
+    """Header + one line per entry, numbers right-aligned."""
+    chosen = columns(entries)
+    cells = [[header for header, _, _ in chosen]]
+    cells += [[text(entry) for _, text, _ in chosen] for entry in entries]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(chosen))]
+    return "\n".join(
+        "  ".join(
+            cell.rjust(width) if right else cell.ljust(width)
+            for cell, width, (_, _, right) in zip(line, widths, chosen, strict=True)
+        ).rstrip()
+        for line in cells
+    )
+
+
+def legend(entries: Sequence[TableEntry], min_steps: int, all_runs: bool) -> list[str]:
+    """The lines under the table that say what its numbers and marks mean."""
+    lines = [
+        f"best / final {METRIC}: validation bits per spike at the best / the last epoch "
+        "(higher is better)"
+    ]
+    if any(e.row.oracle_bps is not None for e in entries):
+        lines.append(
+            f"oracle: the ground-truth model's {METRIC} on the synthetic data; "
+            "ratio: final / oracle"
+        )
+    if all_runs:
+        lines.append("runs: runs of the cell, each on its own line (oldest first)")
+    elif any(e.runs > 1 for e in entries):
+        lines.append("runs: runs of the cell; its latest finished run is shown (--all: each)")
+    flagged = {flag for e in entries for flag in e.flags}
+    if UNDER_TRAINED in flagged:
+        lines.append(
+            f"flags: {UNDER_TRAINED} = fewer than {min_steps} training steps (--min-steps): "
+            "its score is not a trained model's"
+        )
+    if NO_RESULT in flagged:
+        lines.append(f"flags: {NO_RESULT} = succeeded, but its log has no COREJOB_RESULT line")
+    lines += [f"{e.row.state.lower()}: {e.row.job}: {e.row.message}"
+              for e in entries if e.row.message]  # fmt: skip
+    means = model_means(entries)
+    if not all_runs and len({e.row.dataset for e in entries}) > 1:
+        parts = [f"{model} {fixed(mean)} ({n} of {total} cells)"
+                 for model, (mean, n, total) in means.items()]  # fmt: skip
+        lines.append(
+            f"mean best {METRIC} per model (failed, unfinished and flagged cells left out): "
+            + ", ".join(parts)
+        )
+    return lines
+
+
+def render_text(
+    entries: Sequence[TableEntry], min_steps: int = DEFAULT_MIN_STEPS, all_runs: bool = False
+) -> str:
+    """What ``corejob results`` prints: the table, a blank line, the legend."""
+    if not entries:
+        return "no jobs with results"
+    return format_table(entries) + "\n\n" + "\n".join(legend(entries, min_steps, all_runs))
