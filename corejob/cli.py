@@ -8,11 +8,14 @@ Exit codes: 0 ok · 1 unexpected error (rerun with --debug) · 2 usage/config/re
 not installed · 6 conflict · 7 rejected by the API server · 8 API unavailable after
 retries · 9 job not found · 10 a job failed · 11 pending longer than --pending-timeout ·
 130 interrupted.
+
+``corejob list models|datasets`` names the bundled configs that -m/-d take.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from typing import Any
 from corejob import __version__
 from corejob.backends import make_backend
 from corejob.backends.base import Backend
+from corejob.cli_help import DefaultsHelpFormatter
 from corejob.errors import (
     CorejobError,
     ExitCode,
@@ -76,6 +80,12 @@ def value_sources(args: argparse.Namespace) -> ValueSources:
                         tuple(args.set_string))  # fmt: skip
 
 
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--backend", choices=["kubernetes", "local", "container"])
@@ -87,9 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="corejob", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"corejob {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    commands = functools.partial(subparsers.add_parser, formatter_class=DefaultsHelpFormatter)
 
-    submit = commands.add_parser("submit", parents=[common], help="submit one training job")
+    submit = commands("submit", parents=[common], help="submit one training job")
     job_options(submit)
     submit.add_argument("--wait", action="store_true", help="wait until the job finishes")
     submit.add_argument("--follow", action="store_true", help="stream the master's log")
@@ -98,36 +109,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-rerun", action="store_true", help="report a failed job instead of running it again"
     )
 
-    sweep = commands.add_parser("sweep", parents=[common], help="one job per model × dataset")
+    sweep = commands("sweep", parents=[common], help="one job per model × dataset")
     job_options(sweep, grid=True)
     sweep.add_argument("--max-parallel", type=int, default=2, help="jobs running at once")
     sweep.add_argument("--retries", type=int, default=1, help="retries of retryable failures")
     sweep.add_argument("--name", help="sweep id (default: derived from the grid)")
     sweep.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
 
-    status = commands.add_parser("status", parents=[common], help="table of jobs")
+    status = commands("status", parents=[common], help="table of jobs")
     status.add_argument("job", nargs="?", help="one job (default: all corejob jobs)")
     status.add_argument("--sweep", help="only this sweep's jobs")
     status.add_argument("--pending-timeout", help="flag jobs pending longer (e.g. 15m)")
 
-    logs = commands.add_parser("logs", parents=[common], help="logs of a job")
+    logs = commands("logs", parents=[common], help="logs of a job")
     logs.add_argument("job")
     logs.add_argument("--all", action="store_true", help="all replicas, rank-prefixed")
     logs.add_argument("--follow", "-f", action="store_true")
     logs.add_argument("--since", help="only newer lines (e.g. 10m)")
     logs.add_argument("--replica", help="master-0 (default) or worker-<N>")
+    logs.add_argument("--tail", type=positive_int, metavar="N", help="only the last N lines")
 
-    cancel = commands.add_parser("cancel", parents=[common], help="delete jobs")
+    cancel = commands("cancel", parents=[common], help="delete jobs")
     cancel.add_argument("jobs", nargs="*")
     cancel.add_argument("--sweep", help="every job of this sweep")
 
-    results = commands.add_parser("results", parents=[common], help="val bits/spike per cell")
+    results = commands("results", parents=[common], help="val bits/spike per cell")
     from corejob.results.command import add_results_options
 
     add_results_options(results)
 
-    render = commands.add_parser("render", parents=[common], help="print the job YAML")
+    render = commands("render", parents=[common], help="print the job YAML")
     job_options(render)
+    from corejob.catalog import add_list_options
+
+    add_list_options(commands("list", help="bundled model or dataset configs"))
     return parser
 
 
@@ -273,7 +288,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     backend = select_backend(args)
     since = duration_arg(args.since, "--since")
     lines = backend.logs(args.job, args.replica, args.all, args.follow,
-                         int(since) if since else None)  # fmt: skip
+                         int(since) if since else None, args.tail)  # fmt: skip
     for line in lines:
         print(line, flush=args.follow)
     return ExitCode.OK
@@ -297,6 +312,12 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    from corejob.catalog import run_list
+
+    return run_list(args)
+
+
 def cmd_results(args: argparse.Namespace) -> int:
     from corejob.results.command import run_results
 
@@ -305,7 +326,8 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"submit": cmd_submit, "sweep": cmd_sweep, "status": cmd_status, "logs": cmd_logs,
-            "cancel": cmd_cancel, "results": cmd_results, "render": cmd_render}  # fmt: skip
+            "cancel": cmd_cancel, "results": cmd_results, "render": cmd_render,
+            "list": cmd_list}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

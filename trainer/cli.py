@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
+from corejob.cli_help import DefaultsHelpFormatter
 from trainer.callbacks.wandb_logger import MODES as WANDB_MODES
 
 # Light imports only: the SIGTERM handler must be in place before torch loads (preemption).
@@ -195,11 +196,17 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog=PROG, description="Train multi-dataset models of visual cortex.")
+    parser = _OneLineParser(
+        prog=PROG,
+        description="Train multi-dataset models of visual cortex.",
+        formatter_class=DefaultsHelpFormatter,
+    )
     sub = parser.add_subparsers(
         dest="command", metavar="{train,generate,plot}", parser_class=_OneLineParser
     )
-    train = sub.add_parser("train", help="train a model (default subcommand)")
+    train = sub.add_parser(
+        "train", help="train a model (default subcommand)", formatter_class=DefaultsHelpFormatter
+    )
     train.add_argument(
         "--model_config",
         default="res_small",
@@ -210,9 +217,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runtime_args(train)
     _add_output_args(train)
     _add_feature_args(train)
-    generate = sub.add_parser("generate", help="generate missing synthetic sessions")
+    generate = sub.add_parser(
+        "generate",
+        help="generate missing synthetic sessions",
+        formatter_class=DefaultsHelpFormatter,
+    )
     _add_data_args(generate)
-    plot = sub.add_parser("plot", help="PNGs of training curves and receptive fields of a run")
+    plot = sub.add_parser(
+        "plot",
+        help="PNGs of training curves and receptive fields of a run",
+        formatter_class=DefaultsHelpFormatter,
+    )
     plot.add_argument("run_dir", help="a run directory written by train")
     plot.add_argument("--out_dir", default=None, help="default: RUN_DIR/plots")
     plot.add_argument("--data_root", default=None, help="where the run's sessions live")

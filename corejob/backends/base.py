@@ -68,8 +68,10 @@ class Backend(Protocol):
         all_replicas: bool = False,
         follow: bool = False,
         since_seconds: int | None = None,
+        tail: int | None = None,
     ) -> Iterator[str]:
-        """Log lines of the master (default), one replica ("worker-1") or all, prefixed."""
+        """Log lines of the master (default), one replica ("worker-1") or all, prefixed;
+        ``tail``: only the last that many lines of each replica's log (then follow)."""
         ...
 
     def cancel(self, name: str) -> bool:

@@ -100,12 +100,14 @@ class KubernetesBackend:
         all_replicas: bool = False,
         follow: bool = False,
         since_seconds: int | None = None,
+        tail: int | None = None,
     ) -> Iterator[str]:
+        """``tail`` goes to the API server (``tailLines``): only those lines travel."""
         pods = self._log_pods(name, replica, all_replicas)
         if not all_replicas:
-            yield from self._pod_lines(pods[0], follow, since_seconds)
+            yield from self._pod_lines(pods[0], follow, since_seconds, tail=tail)
             return
-        yield from self._interleaved(pods, follow, since_seconds)
+        yield from self._interleaved(pods, follow, since_seconds, tail)
 
     def result(self, name: str) -> dict[str, Any] | None:
         pods = self.api.list_pods(replica_selector(name, "master"))
@@ -166,9 +168,14 @@ class KubernetesBackend:
         return pods
 
     def _pod_lines(
-        self, pod: Job, follow: bool, since: int | None, timestamps: bool = False
+        self,
+        pod: Job,
+        follow: bool,
+        since: int | None,
+        timestamps: bool = False,
+        tail: int | None = None,
     ) -> Iterator[str]:
-        response = self.api.pod_log(pod["metadata"]["name"], follow, since, timestamps)
+        response = self.api.pod_log(pod["metadata"]["name"], follow, since, timestamps, tail)
         if not follow:
             yield from str(response).splitlines()
             return
@@ -184,14 +191,16 @@ class KubernetesBackend:
         finally:
             response.release_conn()
 
-    def _interleaved(self, pods: list[Job], follow: bool, since: int | None) -> Iterator[str]:
+    def _interleaved(
+        self, pods: list[Job], follow: bool, since: int | None, tail: int | None = None
+    ) -> Iterator[str]:
         """Lines of every pod prefixed ``[rank R role-i]``, merged as they arrive."""
         lines: queue.Queue[str | None] = queue.Queue()
 
         def pump(pod: Job) -> None:
             rank, short = pod_rank(pod)
             try:
-                for line in self._pod_lines(pod, follow, since):
+                for line in self._pod_lines(pod, follow, since, tail=tail):
                     lines.put(f"[rank {rank} {short}] {line}")
             finally:
                 lines.put(None)
@@ -200,7 +209,7 @@ class KubernetesBackend:
             stamped = []
             for pod in pods:
                 rank, short = pod_rank(pod)
-                for line in self._pod_lines(pod, False, since, timestamps=True):
+                for line in self._pod_lines(pod, False, since, timestamps=True, tail=tail):
                     stamp, _, text = line.partition(" ")
                     stamped.append((stamp, rank, f"[rank {rank} {short}] {text}"))
             yield from (line for _, _, line in sorted(stamped))

@@ -54,8 +54,23 @@ def in_cluster() -> bool:
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (SERVICE_ACCOUNT / "token").exists()
 
 
+def check_kubeconfig(context: str | None = None) -> None:
+    """``NoClusterError`` naming the file when ``KUBECONFIG`` names one that does not exist
+    and no other file it names has the context: a typo there would otherwise quietly send
+    the job to another backend (auto-selection) or blame the context."""
+    missing = [path for path in kubeconfig_paths() if not path.exists()]
+    if os.environ.get("KUBECONFIG") and missing and current_context(context) is None:
+        names = ", ".join(str(path) for path in missing)
+        raise NoClusterError(
+            f"no Kubernetes cluster configured: KUBECONFIG names a missing file: {names}; "
+            "fix or unset KUBECONFIG, or run locally with --backend local"
+        )
+
+
 def cluster_configured(context: str | None = None) -> bool:
-    """True when a kube context (or in-cluster config) is available; nothing is contacted."""
+    """True when a kube context (or in-cluster config) is available; nothing is contacted.
+    Raises when ``KUBECONFIG`` names a missing file (:func:`check_kubeconfig`)."""
+    check_kubeconfig(context)
     return current_context(context) is not None or in_cluster()
 
 
@@ -63,6 +78,7 @@ def load_target(namespace: str | None = None, context: str | None = None) -> Clu
     """Load the client configuration; namespace: given, else the context's, else default."""
     from kubernetes import client, config
 
+    check_kubeconfig(context)
     if current_context(context) is not None:
         config_file = os.pathsep.join(str(p) for p in kubeconfig_paths())
         configuration = client.Configuration()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from corejob.backends.base import PollingTracker, SubmitOutcome
-from corejob.backends.local.log_index import offset_since
+from corejob.backends.local.log_index import offset_of_last_lines, offset_since
 from corejob.backends.local.operator_env import JobSpecError
 from corejob.backends.local.policy import FAILED, is_finished, set_condition
 from corejob.backends.local.processes import stop_leftovers
@@ -211,9 +211,10 @@ class LocalBackend:
         all_replicas: bool = False,
         follow: bool = False,
         since_seconds: int | None = None,
+        tail: int | None = None,
     ) -> Iterator[str]:
         """Replica log lines (master-0 by default); ``since_seconds`` cuts by write time
-        (:mod:`corejob.backends.local.log_index`)."""
+        (:mod:`corejob.backends.local.log_index`), ``tail`` reads the file from its end."""
         self._require(name)
         paths = self._log_selection(name, replica, all_replicas)
         prefixed = all_replicas or len(paths) > 1
@@ -221,6 +222,9 @@ class LocalBackend:
         if since_seconds is not None:
             cutoff = time.time() - since_seconds
             offsets = {p: offset_since(p, cutoff) if p.exists() else 0 for p in paths}
+        if tail is not None:  # both: the last lines of those written since
+            offsets = {p: max(o, offset_of_last_lines(p, tail)) if p.exists() else 0
+                       for p, o in offsets.items()}  # fmt: skip
         while True:
             for path in paths:
                 for line in self._read_new_lines(path, offsets):

@@ -9,6 +9,7 @@ supervisor samples every log's size twice a second and appends ``<size> <unix ti
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -82,3 +83,29 @@ def offset_since(log: Path, cutoff: float) -> int:
         before = handle.read(offset - start)
     newline = before.rfind(b"\n")
     return start + newline + 1 if newline >= 0 else start
+
+
+def offset_of_last_lines(log: Path, lines: int, block: int = _LINE_SEARCH_BYTES) -> int:
+    """Where ``logs --tail N`` starts reading: the start of the N-th line from the end.
+
+    Read backwards a block at a time, so the cost is the tail's size, not the log's (a
+    long run's log can be gigabytes). A final line without its newline counts as a line.
+    """
+    with open(log, "rb") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        if end == 0 or lines < 1:
+            return end
+        handle.seek(end - 1)
+        position = end - 1 if handle.read(1) == b"\n" else end  # that newline ends the last line
+        found = 0
+        while position > 0:
+            start = max(0, position - block)
+            handle.seek(start)
+            data = handle.read(position - start)
+            index = len(data)
+            while (index := data.rfind(b"\n", 0, index)) >= 0:
+                found += 1
+                if found == lines:
+                    return start + index + 1
+            position = start
+    return 0
