@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from corejob.errors import (
 )
 from corejob.job.spec import JobRequest, build_job, lint_job
 from corejob.job.state import LABEL_SWEEP, JobState, summarize
-from corejob.job.values import ValueSources, values_from_sources
+from corejob.job.values import ValueSources, default_value_files, values_from_sources
 from corejob.results.status_table import (
     PENDING_STATES,
     format_rows,
@@ -76,8 +77,9 @@ def values_options(parser: argparse.ArgumentParser) -> None:
 
 
 def value_sources(args: argparse.Namespace) -> ValueSources:
-    return ValueSources(tuple(args.values), tuple(args.set_json), tuple(args.set),
-                        tuple(args.set_string))  # fmt: skip
+    """Site defaults first (corejob.job.values.default_value_files), then the command line."""
+    files = (*default_value_files(os.environ, Path.cwd()), *args.values)
+    return ValueSources(files, tuple(args.set_json), tuple(args.set), tuple(args.set_string))
 
 
 def positive_int(text: str) -> int:
@@ -187,7 +189,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def lint(backend: Backend, job: dict[str, Any]) -> None:
-    errors, warnings = lint_job(job, backend.node_gpus())
+    errors, warnings = lint_job(job, backend.node_gpus(), on_cluster=backend.namespace is not None)
     for warning in warnings:
         print(f"corejob: warning: {warning}", file=sys.stderr)
     if errors:

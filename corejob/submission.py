@@ -13,7 +13,8 @@ from typing import Any
 
 from corejob.backends.base import Backend, SubmitOutcome
 from corejob.errors import ExitCode, JobFailedError, JobNotFoundError, PendingTimeoutError
-from corejob.job.kubeflow import MASTER, trainer_containers
+from corejob.job.kubeflow import MASTER
+from corejob.job.spec import runs_volume
 from corejob.job.state import LABEL_CONFIG_HASH, JobState, summarize
 from corejob.results.status_table import is_stuck
 from corejob.sweep.runner import wait_until_gone
@@ -45,13 +46,8 @@ def keeps_runs(backend: Backend, job: dict[str, Any]) -> bool:
     only claims and host paths."""
     if backend.namespace is None:
         return True
-    pod = job["spec"]["pytorchReplicaSpecs"][MASTER]["template"]["spec"]
-    mounts = trainer_containers(pod)[0].get("volumeMounts") or []
-    runs = next((m["name"] for m in mounts if m["mountPath"] == "/runs"), None)
-    return any(
-        v["name"] == runs and ("persistentVolumeClaim" in v or "hostPath" in v)
-        for v in pod.get("volumes") or []
-    )
+    volume = runs_volume(job["spec"]["pytorchReplicaSpecs"][MASTER]["template"]["spec"])
+    return "persistentVolumeClaim" in volume or "hostPath" in volume
 
 
 def follow_logs(backend: Backend, name: str, attempts: int = 240) -> None:

@@ -104,9 +104,14 @@ def containers(job: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def lint_job(job: dict[str, Any], node_gpus: list[int] | None) -> tuple[list[str], list[str]]:
-    """(errors, warnings) a cluster would only reveal later: GPUs no node has, no /dev/shm."""
+def lint_job(
+    job: dict[str, Any], node_gpus: list[int] | None, on_cluster: bool = False
+) -> tuple[list[str], list[str]]:
+    """(errors, warnings) a cluster would only reveal later: GPUs no node has, no /dev/shm;
+    on a cluster also an image only this machine has and checkpoints that die with the pod."""
     errors, warnings = [], []
+    if on_cluster:
+        warnings += cluster_warnings(job)
     for role, container in containers(job):
         limits = (container.get("resources") or {}).get("limits") or {}
         wanted = int(limits.get(GPU, 0) or 0)
@@ -122,3 +127,30 @@ def lint_job(job: dict[str, Any], node_gpus: list[int] | None) -> tuple[list[str
                 "default; keep shm.enabled=true"
             )
     return errors, list(dict.fromkeys(warnings))
+
+
+def cluster_warnings(job: dict[str, Any]) -> list[str]:
+    """Defaults that are right on a workstation and wrong on a cluster."""
+    warnings = []
+    for spec in job.get("spec", {}).get("pytorchReplicaSpecs", {}).values():
+        pod = spec.get("template", {}).get("spec", {})
+        for container in trainer_containers(pod):
+            if str(container.get("image", "")).startswith("localhost/"):
+                warnings.append(
+                    f"image {container['image']} exists only on this machine; cluster "
+                    "nodes cannot pull it: pass --image or set image.repository (in site "
+                    "defaults: $XDG_CONFIG_HOME/corejob/values.yaml)"
+                )
+        if "emptyDir" in runs_volume(pod):
+            warnings.append(
+                "/runs is an emptyDir: checkpoints and results vanish with the "
+                "pod, so a restart cannot resume; set checkpoints.existingClaim"
+            )
+    return list(dict.fromkeys(warnings))
+
+
+def runs_volume(pod: dict[str, Any]) -> dict[str, Any]:
+    """The pod volume mounted on ``/runs`` (checkpoints, results), or ``{}``."""
+    mounts = [m for c in trainer_containers(pod) for m in c.get("volumeMounts") or []]
+    name = next((m["name"] for m in mounts if m["mountPath"] == "/runs"), None)
+    return next((v for v in pod.get("volumes") or [] if v.get("name") == name), {})

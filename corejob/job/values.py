@@ -11,6 +11,8 @@ integer and ``--set-string a=1`` the string ``"1"``. They are merged in Helm's o
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,26 @@ import yaml
 from corejob.errors import UsageError
 
 Values = dict[str, Any]
+DEFAULTS_ENV = "COREJOB_VALUES"
+PROJECT_DEFAULTS = Path(".corejob") / "values.yaml"
+
+
+def default_value_files(env: Mapping[str, str], cwd: Path) -> tuple[str, ...]:
+    """Site defaults, found the way kubectl finds its config, lowest precedence first.
+
+    ``$COREJOB_VALUES`` (a ``:``-separated list of values files) replaces the search;
+    otherwise the user's ``$XDG_CONFIG_HOME/corejob/values.yaml`` (``~/.config/...``)
+    and then the project's ``.corejob/values.yaml`` in the working directory are used when
+    they exist. They come before every ``-f``, so anything on the command line wins. This
+    is where a lab puts its image, service account and claims once, so a cluster submit is
+    ``corejob submit -m res_small``.
+    """
+    listed = env.get(DEFAULTS_ENV)
+    if listed is not None:
+        return tuple(part for part in listed.split(os.pathsep) if part)
+    config_home = Path(env.get("XDG_CONFIG_HOME") or Path(env.get("HOME", "~")) / ".config")
+    candidates = [config_home.expanduser() / "corejob" / "values.yaml", cwd / PROJECT_DEFAULTS]
+    return tuple(str(path) for path in candidates if path.is_file())
 
 
 @dataclass(frozen=True)

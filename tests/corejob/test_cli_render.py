@@ -72,3 +72,19 @@ def test_bad_values_are_one_line_with_exit_2() -> None:
         "corejob: error: cannot render the job: invalid chart values: at '/workers': "
         "minimum: got -1, want 0"
     ]
+
+
+def test_site_defaults_apply_and_the_command_line_wins(tmp_path: Path) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text("image: {repository: ghcr.io/lab/trainer}\ntrainer: {maxEpochs: 7}\n")
+    env_run = subprocess.run(
+        [str(BIN / "corejob"), "render", "-m", "res_small", "--set", "trainer.maxEpochs=3"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(tmp_path), "KUBECONFIG": "/nonexistent",
+             "COREJOB_VALUES": str(site)},
+    )  # fmt: skip
+    assert env_run.returncode == 0, env_run.stderr
+    job = yaml.safe_load(env_run.stdout)
+    container = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]
+    assert container["image"].startswith("ghcr.io/lab/trainer:")
+    assert container["args"][container["args"].index("--max_epochs") + 1] == "3"

@@ -81,3 +81,38 @@ def test_image_references_split_into_chart_values() -> None:
                                                        "tag": "1.2"}  # fmt: skip
     assert image_values("localhost:5000/t") == {"repository": "localhost:5000/t", "tag": ""}
     assert image_values("r/t@sha256:ab")["digest"] == "sha256:ab"
+
+
+def test_site_defaults_are_found_like_kubectls_config(tmp_path: Path) -> None:
+    from corejob.job.values import default_value_files
+
+    home, project = tmp_path / "home", tmp_path / "project"
+    user_file = home / ".config" / "corejob" / "values.yaml"
+    project_file = project / ".corejob" / "values.yaml"
+    assert default_value_files({"HOME": str(home)}, project) == ()
+    for path in (user_file, project_file):
+        path.parent.mkdir(parents=True)
+        path.write_text("workers: 1\n")
+    # user first, project second: the more specific file wins, the command line beats both
+    assert default_value_files({"HOME": str(home)}, project) == (str(user_file), str(project_file))
+    xdg = tmp_path / "xdg" / "corejob" / "values.yaml"
+    xdg.parent.mkdir(parents=True)
+    xdg.write_text("workers: 2\n")
+    env = {"HOME": str(home), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    assert default_value_files(env, project)[0] == str(xdg)
+    listed = {"COREJOB_VALUES": f"{project_file}:{user_file}", "HOME": str(home)}
+    assert default_value_files(listed, project) == (str(project_file), str(user_file))
+    assert default_value_files({"COREJOB_VALUES": ""}, project) == ()
+
+
+def test_cluster_warnings_name_a_local_only_image_and_checkpoints_in_an_emptydir() -> None:
+    from corejob.job.spec import build_job, lint_job
+
+    local = build_job(JobRequest("res_small", "synthetic_tiny"), None)
+    _, warnings = lint_job(local, None, on_cluster=True)
+    assert any("exists only on this machine" in w for w in warnings)
+    assert any("/runs is an emptyDir" in w for w in warnings) and len(warnings) == 2
+    assert lint_job(local, None, on_cluster=False) == ([], [])
+    site = {"image": {"repository": "ghcr.io/lab/t"}, "checkpoints": {"existingClaim": "ckpt"}}
+    ready = build_job(JobRequest("res_small", "synthetic_tiny", values=site), None)
+    assert lint_job(ready, None, on_cluster=True) == ([], [])
