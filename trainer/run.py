@@ -36,6 +36,7 @@ from trainer.checkpoints import (
     resolve_resume,
 )
 from trainer.contract import distributed
+from trainer.contract.errors import ConfigError, storage_error
 from trainer.contract.preemption import SigtermFlag
 from trainer.contract.result import (
     build_result,
@@ -152,9 +153,31 @@ def weights_digest(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def ensure_data_root(data_root: str | None) -> None:
+    """A usable ``--data_root`` (created when missing: synthetic sessions are generated
+    there), or one line naming the flag: a bad path is a usage error, not a bug."""
+    if data_root is None:
+        return
+    path = Path(data_root)
+    if path.exists() and not path.is_dir():
+        raise ConfigError("--data_root", data_root, "is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        mapped = storage_error(error, path)  # full or read-only volumes keep their codes
+        if mapped is not None:
+            raise mapped from None
+        raise ConfigError(
+            "--data_root", data_root, f"cannot be created ({error.strerror})"
+        ) from None
+    if not path.is_dir():
+        raise ConfigError("--data_root", data_root, "is not a directory")
+
+
 def _dataset_config(args: argparse.Namespace) -> Any:
     from trainer.data.config import load_dataset_config
 
+    ensure_data_root(args.data_root)
     return load_dataset_config(
         args.dataset_configs_path, data_root=args.data_root, max_datasets=args.max_datasets
     )
@@ -231,6 +254,9 @@ def train(args: argparse.Namespace, sigterm: SigtermFlag) -> dict[str, Any] | No
     )
     if resume_from:
         check_resume_compatible(resume_from, model_config)
+    if layout.is_rank_zero:
+        start = f"resuming from {resume_from}" if resume_from else "starting fresh"
+        print(f"corejob-train: run dir {run_dir}: {start}", flush=True)
     pl.seed_everything(args.seed, workers=True, verbose=False)
 
     datamodule = _datamodule(args, dataset_config)

@@ -80,3 +80,17 @@ def test_lightning_sigterm_exit_is_reported_as_preemption(monkeypatch, capsys, r
     monkeypatch.setattr("trainer.cli._dispatch", lightning_stops)
     assert run_cli(["--run_dir", "x"]) == exit_codes.PREEMPTED
     assert "preempted" in capsys.readouterr().err
+
+
+def test_an_unusable_data_root_exits_2_naming_the_flag(tmp_path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    for data_root, problem in (("/proc/nope", "cannot be created"), (not_a_dir, "not a directory")):
+        done = _run(*TRAIN, "--data_root", str(data_root), "--run_dir", "run", cwd=tmp_path)
+        assert done.returncode == exit_codes.CONFIG_ERROR, done.stderr
+        (line,) = [line for line in done.stderr.splitlines() if line.startswith("corejob-train")]
+        assert f"--data_root: {data_root}: " in line and problem in line
+        assert "Traceback" not in done.stderr
+
+
+TRAIN = ("train", "--model_config", "res_small", "--dataset_configs_path", "synthetic_tiny")
