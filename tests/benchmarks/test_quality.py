@@ -17,7 +17,10 @@ from tests.support.trainer_launch import TINY, run_trainer
 BUDGET_MINUTES = 0.25
 THRESHOLD = 0.4
 MIXED_BUDGET_MINUTES = 1.0
-MIXED_THRESHOLD = 0.6
+# The same CPU minute trains 609 steps (0.73 x oracle) on a quiet machine and 328 (0.57)
+# when the host is busy (both measured 2026-12-02); an untrained net scores ~0.001. The bar
+# must hold at the slow end, so it is 0.45, far above untrained.
+MIXED_THRESHOLD = 0.45
 
 
 def _ratio(tmp_path, tiny_data, name: str, *extra: str) -> float:
