@@ -36,6 +36,13 @@ from corejob.errors import (
 from corejob.job.spec import JobRequest, build_job, lint_job
 from corejob.job.state import LABEL_SWEEP, JobState, summarize
 from corejob.job.values import ValueSources, default_value_files, values_from_sources
+from corejob.results.job_report import (
+    failure_facts,
+    failure_lines,
+    job_record,
+    records_text,
+    widen_rows,
+)
 from corejob.results.status_table import (
     PENDING_STATES,
     format_rows,
@@ -122,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("job", nargs="?", help="one job (default: all corejob jobs)")
     status.add_argument("--sweep", help="only this sweep's jobs")
     status.add_argument("--pending-timeout", help="flag jobs pending longer (e.g. 15m)")
+    status.add_argument("-o", "--output", choices=["table", "wide", "json", "yaml"],
+                        default="table", help="wide: + sweep, config hash, exit codes")  # fmt: skip
 
     logs = commands("logs", parents=[common], help="logs of a job")
     logs.add_argument("job")
@@ -267,20 +276,35 @@ def cmd_status(args: argparse.Namespace) -> int:
     backend = select_backend(args)
     timeout = duration_arg(args.pending_timeout, "--pending-timeout")
     jobs = selected_jobs(backend, args.job, args.sweep)
-    if not jobs:
+    if not jobs and args.output in ("table", "wide"):
         print("no jobs")
         return ExitCode.OK
-    print(format_rows(status_rows(jobs, *status_inputs(backend, jobs))))
-    stuck = []
-    for job in jobs:
-        summary = summarize(job)
-        if summary.state in PENDING_STATES:
-            for reason in backend.explain(summary.name):
+    results, progress = status_inputs(backend, jobs)
+    summaries = [summarize(job) for job in jobs]
+    why = {s.name: backend.explain(s.name) for s in summaries if s.state in PENDING_STATES}
+    failures = {
+        s.name: failure_facts(backend, s.name) for s in summaries if s.state == JobState.FAILED
+    }
+    if args.output in ("json", "yaml"):
+        records = [
+            job_record(job, results.get(name), progress.get(name), why.get(name, []),
+                       failures.get(name))
+            for job, name in ((job, summarize(job).name) for job in jobs)
+        ]  # fmt: skip
+        print(records_text(records, args.output), end="")
+    else:
+        rows = status_rows(jobs, results, progress)
+        if args.output == "wide":
+            rows = widen_rows(rows, jobs, failures)
+        print(format_rows(rows))
+        for summary in summaries:
+            for reason in why.get(summary.name, []):
                 print(f"  {summary.name}: {reason}")
-        elif summary.state == JobState.FAILED:
-            print(f"  {summary.name}: failed: {summary.reason}: {summary.message}")
-        if is_stuck(summary, timeout):
-            stuck.append(summary.name)
+            if summary.name in failures:
+                print(f"  {summary.name}: failed: {summary.reason}: {summary.message}")
+                for line in failure_lines(summary.name, failures[summary.name]):
+                    print(line)
+    stuck = [s.name for s in summaries if is_stuck(s, timeout)]
     if stuck:
         raise PendingTimeoutError(f"pending longer than {args.pending_timeout}: {', '.join(stuck)}")
     return ExitCode.OK
