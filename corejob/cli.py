@@ -149,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_results_options(results)
 
+    from corejob.results.curves import add_plot_options
+
+    add_plot_options(commands("plot", parents=[common], help="training curves of a job (PNG)"))
+
     render = commands("render", parents=[common], help="print the job YAML")
     job_options(render)
     from corejob.catalog import add_list_options
@@ -351,9 +355,15 @@ def cmd_results(args: argparse.Namespace) -> int:
     return run_results(args, select_backend(args), selector)
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from corejob.results.curves import run_plot
+
+    return run_plot(args, select_backend(args))
+
+
 COMMANDS = {"submit": cmd_submit, "sweep": cmd_sweep, "status": cmd_status, "logs": cmd_logs,
             "cancel": cmd_cancel, "results": cmd_results, "render": cmd_render,
-            "list": cmd_list}  # fmt: skip
+            "list": cmd_list, "plot": cmd_plot}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
