@@ -35,7 +35,13 @@ from corejob.errors import (
 )
 from corejob.job.spec import JobRequest, build_job, lint_job
 from corejob.job.state import LABEL_SWEEP, JobState, summarize
-from corejob.job.values import ValueSources, default_value_files, values_from_sources
+from corejob.job.values import (
+    ValueSources,
+    backend_defaults,
+    default_value_files,
+    merge_values,
+    values_from_sources,
+)
 from corejob.results.job_report import (
     failure_facts,
     failure_lines,
@@ -175,10 +181,15 @@ def select_backend(args: argparse.Namespace) -> Backend:
 
 
 def job_request(
-    args: argparse.Namespace, model: str, dataset: str, sweep: str | None = None
+    args: argparse.Namespace,
+    model: str,
+    dataset: str,
+    sweep: str | None = None,
+    backend: str | None = None,
 ) -> JobRequest:
-    return JobRequest(model, dataset, args.workers, args.gpus, args.image, sweep,
-                      values_from_sources(value_sources(args)))  # fmt: skip
+    """What the user asked for; ``backend`` adds its implied values below theirs."""
+    values = merge_values(backend_defaults(backend), values_from_sources(value_sources(args)))
+    return JobRequest(model, dataset, args.workers, args.gpus, args.image, sweep, values)
 
 
 def duration_arg(text: str | None, flag: str) -> float | None:
@@ -197,7 +208,8 @@ def print_yaml(jobs: list[dict[str, Any]]) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    print_yaml([build_job(job_request(args, args.model, args.dataset), args.namespace)])
+    request = job_request(args, args.model, args.dataset, backend=args.backend)
+    print_yaml([build_job(request, args.namespace)])
     return ExitCode.OK
 
 
@@ -214,7 +226,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     and created again (resuming from its checkpoints), unless --no-rerun."""
     pending_timeout = duration_arg(args.pending_timeout, "--pending-timeout")
     backend = select_backend(args)
-    request = job_request(args, args.model, args.dataset)
+    request = job_request(args, args.model, args.dataset, backend=backend.name)
     job = build_job(request, backend.namespace)
     if args.dry_run:
         print_yaml([job])
@@ -249,8 +261,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     key = [*value_sources(args).key(), f"w={args.workers}", f"g={args.gpus}", f"i={args.image}"]
     sweep = args.name or sweep_id(models, datasets, key)
     backend = select_backend(args)
-    jobs = {cell: build_job(job_request(args, cell.model, cell.dataset, sweep), backend.namespace)
-            for cell in grid(models, datasets)}  # fmt: skip
+    requests = {cell: job_request(args, cell.model, cell.dataset, sweep, backend.name)
+                for cell in grid(models, datasets)}  # fmt: skip
+    jobs = {cell: build_job(request, backend.namespace) for cell, request in requests.items()}
     if args.dry_run:
         print_yaml(list(jobs.values()))
         return ExitCode.OK
