@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--max-parallel", type=int, default=2, help="jobs running at once")
     sweep.add_argument("--retries", type=int, default=1, help="retries of retryable failures")
     sweep.add_argument("--name", help="sweep id (default: derived from the grid)")
+    sweep.add_argument("--deletion-timeout", default="10m",
+                       help="a retry waits this long for the failed job's deletion")  # fmt: skip
     sweep.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
 
     status = commands("status", parents=[common], help="table of jobs")
@@ -244,6 +246,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     lint(backend, next(iter(jobs.values())))
     print(f"sweep {sweep}: {len(jobs)} jobs, at most {args.max_parallel} at once", file=sys.stderr)
     run = SweepRun(sweep, jobs, args.max_parallel, args.retries)
+    run.deletion_timeout_s = duration_arg(args.deletion_timeout, "--deletion-timeout") or 0.0
     progress = sweep_progress(run, backend, args.poll)  # per-cell lines as records appear
     views = run_sweep(run, backend, poll_s=args.poll, on_progress=progress)
     print(format_rows(sweep_rows(views)))
@@ -274,11 +277,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     stuck = []
     for job in jobs:
         summary = summarize(job)
-        if summary.state in PENDING_STATES:
+        if summary.state in (*PENDING_STATES, JobState.SUSPENDED):
             for reason in backend.explain(summary.name):
                 print(f"  {summary.name}: {reason}")
         elif summary.state == JobState.FAILED:
             print(f"  {summary.name}: failed: {summary.reason}: {summary.message}")
+        elif summary.state == JobState.DELETING:
+            print(f"  {summary.name}: {summary.message} (its pods are still terminating)")
         if is_stuck(summary, timeout):
             stuck.append(summary.name)
     if stuck:
