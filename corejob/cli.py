@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--max-parallel", type=int, default=2, help="jobs running at once")
     sweep.add_argument("--retries", type=int, default=1, help="retries of retryable failures")
     sweep.add_argument("--name", help="sweep id (default: derived from the grid)")
+    sweep.add_argument("--deletion-timeout", default="10m",
+                       help="a retry waits this long for the failed job's deletion")  # fmt: skip
     sweep.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
 
     status = commands("status", parents=[common], help="table of jobs")
@@ -270,6 +272,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     lint(backend, next(iter(jobs.values())))
     print(f"sweep {sweep}: {len(jobs)} jobs, at most {args.max_parallel} at once", file=sys.stderr)
     run = SweepRun(sweep, jobs, args.max_parallel, args.retries)
+    run.deletion_timeout_s = duration_arg(args.deletion_timeout, "--deletion-timeout") or 0.0
     progress = sweep_progress(run, backend, args.poll)  # per-cell lines as records appear
     views = run_sweep(run, backend, poll_s=args.poll, on_progress=progress)
     print(format_rows(sweep_rows(views)))
@@ -298,7 +301,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         return ExitCode.OK
     results, progress = status_inputs(backend, jobs)
     summaries = [summarize(job) for job in jobs]
-    why = {s.name: backend.explain(s.name) for s in summaries if s.state in PENDING_STATES}
+    held = (*PENDING_STATES, JobState.SUSPENDED)
+    why = {s.name: backend.explain(s.name) for s in summaries if s.state in held}
     failures = {
         s.name: failure_facts(backend, s.name) for s in summaries if s.state == JobState.FAILED
     }
@@ -321,6 +325,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print(f"  {summary.name}: failed: {summary.reason}: {summary.message}")
                 for line in failure_lines(summary.name, failures[summary.name]):
                     print(line)
+            elif summary.state == JobState.DELETING:
+                print(f"  {summary.name}: {summary.message} (its pods are still terminating)")
     stuck = [s.name for s in summaries if is_stuck(s, timeout)]
     if stuck:
         raise PendingTimeoutError(f"pending longer than {args.pending_timeout}: {', '.join(stuck)}")

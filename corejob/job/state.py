@@ -28,6 +28,9 @@ class JobState(StrEnum):
     SUSPENDED = "Suspended"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+    # Not an operator condition: the object has a deletionTimestamp and lingers until its
+    # pods are gone (foreground deletion, the pods' grace period); its name is not free yet.
+    DELETING = "Deleting"
 
     @property
     def finished(self) -> bool:
@@ -82,6 +85,10 @@ def summarize(job: dict[str, Any]) -> JobSummary:
     labels = metadata.get("labels", {}) or {}
     status = job.get("status", {}) or {}
     state, reason, message = state_from_conditions(status.get("conditions"))
+    if metadata.get("deletionTimestamp"):
+        was = f"; it was {state.value}" if state != JobState.UNKNOWN else ""
+        state, reason = JobState.DELETING, "Deleting"
+        message = f"being deleted since {metadata['deletionTimestamp']}{was}"
     replicas = {
         role: {key: int(counts.get(key, 0) or 0) for key in ("active", "succeeded", "failed")}
         for role, counts in (status.get("replicaStatuses") or {}).items()

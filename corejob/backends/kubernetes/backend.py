@@ -9,7 +9,9 @@ puts on them (:mod:`corejob.job.kubeflow`).
 
 from __future__ import annotations
 
+import os
 import queue
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -17,15 +19,25 @@ from typing import Any
 from corejob.backends.base import SubmitOutcome
 from corejob.backends.kubernetes.api import KubeApi
 from corejob.backends.kubernetes.config import load_target
-from corejob.backends.kubernetes.explain import explain_pending
+from corejob.backends.kubernetes.explain import explain_pending, explain_queued, queue_of
 from corejob.backends.kubernetes.watch import JobTracker
-from corejob.errors import ConflictError, ForbiddenError, JobNotFoundError, UsageError
+from corejob.errors import (
+    ConflictError,
+    ForbiddenError,
+    JobNotFoundError,
+    NotInstalledError,
+    UsageError,
+)
 from corejob.job.kubeflow import JOB_NAME_LABEL, REPLICA_INDEX_LABEL, REPLICA_TYPE_LABEL
 from corejob.job.state import LABEL_CONFIG_HASH, summarize
 from trainer.contract.result import parse_result_line
 
 Job = dict[str, Any]
 RESULT_TAIL_LINES = 200
+# How long a submit waits for a job of the same name to finish being deleted: the chart's
+# termination grace period (120 s) plus the operator's and garbage collector's lag.
+DELETION_WAIT_S = 300.0
+DELETION_POLL_S = 1.0
 
 
 def selector_text(selector: dict[str, str] | None) -> str:
@@ -66,8 +78,12 @@ class KubernetesBackend:
     # --- the Backend protocol -------------------------------------------------------------
 
     def submit(self, job: Job) -> SubmitOutcome:
+        """Create the job; one of that name being deleted is waited for first (bounded):
+        its name is free only once its pods are gone."""
         name = job["metadata"]["name"]
         existing = self.api.get_job(name)
+        if existing is not None and existing["metadata"].get("deletionTimestamp"):
+            existing = self.await_deletion(existing)
         if existing is None:
             try:
                 return SubmitOutcome(name, True, summarize(self.api.create_job(job)))
@@ -83,6 +99,30 @@ class KubernetesBackend:
                 f"config (config-hash {found} != {wanted}); `corejob cancel {name}` first"
             )
         return SubmitOutcome(name, False, summarize(existing))
+
+    def await_deletion(self, job: Job, timeout_s: float | None = None) -> Job | None:
+        """Wait until ``job`` (which has a deletionTimestamp) is gone; None then, or the job
+        that took its name meanwhile. ``ConflictError`` when it outlasts ``timeout_s``."""
+        name, since = job["metadata"]["name"], job["metadata"]["deletionTimestamp"]
+        if timeout_s is None:
+            timeout_s = float(os.environ.get("COREJOB_DELETION_WAIT_S", DELETION_WAIT_S))
+        print(
+            f"corejob: job {name} is being deleted (since {since}); waiting up to "
+            f"{timeout_s:.0f}s for it to go before creating it again",
+            file=sys.stderr,
+        )
+        deadline = self.api.clock() + timeout_s
+        while True:
+            current = self.api.get_job(name)
+            if current is None or not current["metadata"].get("deletionTimestamp"):
+                return current
+            if self.api.clock() >= deadline:
+                raise ConflictError(
+                    f"job {name} is still being deleted after {timeout_s:.0f}s (its pods are "
+                    f"still terminating: kubectl get pods -n {self.namespace} -l "
+                    f"{JOB_NAME_LABEL}={name}); submit again once it is gone"
+                )
+            self.api.sleep(DELETION_POLL_S)
 
     def get(self, name: str) -> Job | None:
         return self.api.get_job(name)
@@ -118,6 +158,14 @@ class KubernetesBackend:
         return parse_result_line(str(log).splitlines())
 
     def explain(self, name: str) -> list[str]:
+        job = self.api.get_job(name)
+        queue = queue_of(job) if job else None
+        if job is not None and queue:
+            try:
+                workloads = self.api.list_workloads(job["metadata"]["uid"])
+            except (ForbiddenError, NotInstalledError):
+                workloads = None
+            return explain_queued(queue, workloads)
         pods = self.api.list_pods(replica_selector(name, None))
         events: list[Job] = []
         for pod in pods:
@@ -126,9 +174,9 @@ class KubernetesBackend:
         return explain_pending(pods, events)
 
     def track(self, selector: dict[str, str] | None = None, poll_s: float = 2.0) -> JobTracker:
-        """One list + one watch for every job matching ``selector`` (``poll_s`` is unused:
-        the watch reports changes as they happen)."""
-        return JobTracker(self.api, selector_text(selector))
+        """One list + one watch for every job matching ``selector`` (changes arrive as they
+        happen; ``poll_s`` is the list interval only if watching has to be given up)."""
+        return JobTracker(self.api, selector_text(selector), poll_s=max(poll_s, 0.2))
 
     def exit_codes(self, name: str) -> list[int]:
         """Non-zero exit codes of the job's ``pytorch`` containers (current or last run)."""

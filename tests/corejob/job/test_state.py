@@ -44,3 +44,14 @@ def test_summarize_reads_labels_and_replica_counts() -> None:
     assert (summary.model, summary.dataset, summary.sweep) == ("res_small", "x", None)
     assert summary.state is JobState.SUCCEEDED
     assert summary.replicas["Worker"] == {"active": 2, "succeeded": 0, "failed": 0}
+
+
+def test_a_job_with_a_deletion_timestamp_is_deleting_whatever_its_conditions() -> None:
+    running = [{"type": "Running", "status": "True"}]
+    job = {"metadata": {"name": "j", "deletionTimestamp": "2026-12-02T17:00:00Z"},
+           "status": {"conditions": running}}  # fmt: skip
+    summary = summarize(job)
+    assert summary.state == JobState.DELETING and not summary.state.finished
+    assert summary.message == "being deleted since 2026-12-02T17:00:00Z; it was Running"
+    del job["status"]
+    assert summarize(job).message == "being deleted since 2026-12-02T17:00:00Z"
