@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.support.trainer_launch import TINY, run_trainer
 from trainer.data import MultiDatasetDM
 from trainer.data.transfer import plan_placement, resident_bytes
 
@@ -124,3 +125,26 @@ def test_placement_decision():
     assert not plan_placement("never", gpu, 1, 141 * gib, 0.4).resident
     with pytest.raises(ValueError, match="'sometimes'"):
         plan_placement("sometimes", gpu, 1, 1, 0.4)
+
+
+def _trained_weights(tmp_path, tiny_data, placement: str) -> dict[str, torch.Tensor]:
+    run_dir = tmp_path / placement
+    argv = [*TINY, "--run_dir", str(run_dir), "--data_root", str(tiny_data)]
+    argv += ["--max_epochs", "1", "--steps_per_epoch", "3", "--batch_size", "32"]
+    argv += ["--limit_val_batches", "1", "--resume", "never", "--data_on_device", placement]
+    assert run_trainer(argv) == 0
+    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    return ckpt["state_dict"]
+
+
+@pytest.mark.slow
+def test_lightning_trains_the_same_weights_from_resident_sessions(tmp_path, tiny_data, capsys):
+    """Through Lightning's own hooks (transfer_batch_to_device, on_after_batch_transfer):
+    the same seed gives bit-identical weights whichever way the batches were built."""
+    host = _trained_weights(tmp_path, tiny_data, "never")
+    resident = _trained_weights(tmp_path, tiny_data, "always")
+    out = capsys.readouterr().out
+    assert "data: sessions stay on the host" in out and "data: sessions held on cpu" in out
+    assert host.keys() == resident.keys()
+    for key in host:
+        assert torch.equal(host[key], resident[key]), key
