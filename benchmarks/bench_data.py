@@ -17,6 +17,8 @@ in one run:
 
 Bytes per sample are what crosses to the device per training sample on each path. The
 page cache is warmed first (a training node's steady state): cold reads measure the disk.
+Every figure is the best of ``ROUNDS`` interleaved measurements (load on a shared machine
+only ever slows a measurement down).
 ``COREJOB_BENCH_DATA_SESSIONS=N`` uses the first N sessions (default: all).
 """
 
@@ -33,8 +35,9 @@ import torch
 DATASET = "synthetic_realistic"
 DATA_ROOT = Path("data")
 BATCH = 256
-BATCHES = 24
+BATCHES = 16
 WORKERS = (0, 1, 2)
+ROUNDS = 2
 # The CPU stand-in copies sessions into RAM (1.6 GiB for 6); a GPU holds all of them.
 RESIDENT_SESSIONS = 6
 
@@ -150,6 +153,12 @@ def _row(name: str, value: float, unit: str, target: str | None = None, ok=None)
     return {"name": name, "value": round(value, 4), "unit": unit, "target": target, "ok": ok}
 
 
+def _best(measure: Any, rounds: int) -> tuple[float, Any]:
+    """Best samples/s of ``rounds`` measurements (a shared machine's load only slows)."""
+    results = [measure() for _ in range(rounds)]
+    return max(results, key=lambda result: result[0])
+
+
 def run() -> list[dict[str, Any]]:
     from trainer.data import MultiDatasetDM
 
@@ -159,41 +168,54 @@ def run() -> list[dict[str, Any]]:
     dm.setup("fit")
     disk = _warm_page_cache(dm)
     floor = _floor(dm)
+    speeds: dict[tuple[str, int], float] = {}
+    for workers in WORKERS:  # one setting's workers at a time: bounded memory
+        dm.num_workers = workers
+        loaders = {"uint8": dm.train_dataloader(), "old": _old_loader(dm, workers)}
+        for _ in range(ROUNDS):  # interleaved: a load spike hits one round, not one path
+            for name, loader in loaders.items():
+                speed, seen = _samples_per_s(loader)
+                if speed > speeds.get((name, workers), 0.0):
+                    speeds[(name, workers)] = speed
+                if workers == 0:
+                    speeds[(name, -1)] = _bytes_per_sample(seen[0])
+        del loaders, seen
+        dm.train_loader = None  # its persistent workers go with it
+    floor = max(floor, _floor(dm))  # before and after: the better of two
     rows = [
         _row("sessions", len(dm.sessions_info), "sessions"),
         _row("training_arrays_on_disk", disk / 1024**3, "GiB"),
         _row("floor_index_select", floor, "samples/s"),
     ]
     for workers in WORKERS:
-        dm.num_workers = workers
-        speed, seen = _samples_per_s(dm.train_dataloader())
-        old, old_seen = _samples_per_s(_old_loader(dm, workers))
+        new, old = speeds[("uint8", workers)], speeds[("old", workers)]
         rows += [
-            _row(f"uint8_path_{workers}w", speed, "samples/s"),
-            _row(
-                f"uint8_path_{workers}w_vs_floor",
-                speed / floor,
-                "x",
-                ">= 0.5",
-                speed >= 0.5 * floor,
-            ),
+            _row(f"uint8_path_{workers}w", new, "samples/s"),
+            _row(f"uint8_path_{workers}w_vs_floor", new / floor, "x", ">= 0.5", new >= 0.5 * floor),
             _row(f"old_float32_path_{workers}w", old, "samples/s"),
             _row(f"old_float32_path_{workers}w_vs_floor", old / floor, "x"),
         ]
     rows += [
-        _row("bytes_per_sample_uint8", _bytes_per_sample(seen[0]), "B"),
-        _row("bytes_per_sample_old_float32", _bytes_per_sample(old_seen[0]), "B"),
+        _row("bytes_per_sample_uint8", speeds[("uint8", -1)], "B"),
+        _row("bytes_per_sample_old_float32", speeds[("old", -1)], "B"),
     ]
+    return rows + _resident_rows(floor)
+
+
+def _resident_rows(floor: float) -> list[dict[str, Any]]:
+    from trainer.data import MultiDatasetDM
+
     resident = MultiDatasetDM(_config(RESIDENT_SESSIONS), batch_size=BATCH, data_on_device="always")
     resident.setup("fit")
     resident.place_sessions(torch.device("cpu"))
     index_loader = resident.train_dataloader()
-    gathered, _ = _samples_per_s(resident.resident.gather(b) for b in index_loader)
-    rows += [
+    gathered, _ = _best(
+        lambda: _samples_per_s(resident.resident.gather(b) for b in index_loader), ROUNDS
+    )
+    return [
         _row(
             f"resident_gather_on_cpu_{len(resident.sessions_info)}_sessions", gathered, "samples/s"
         ),
         _row("resident_gather_vs_floor", gathered / floor, "x"),
         _row("bytes_per_sample_resident", _bytes_per_sample(next(iter(index_loader))), "B"),
     ]
-    return rows

@@ -5,6 +5,11 @@ over the bus every step. Here the loader yields only each group's end frames (a 
 the window rows are computed on the device and read with one ``index_select`` per array.
 The gathered groups equal the host path's bit for bit: same frames, same order, same
 storage bytes (then the same decoding).
+
+Under DDP every rank holds what its sampler can draw: the sharded sampler deals each rank
+a slice of one permutation of *all* samples, so that is every session, on every rank's
+own GPU (each rank decides whether they fit its device; when not, it reads them on the
+host like today).
 """
 
 from __future__ import annotations
