@@ -45,6 +45,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1], got {text}")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -95,6 +102,19 @@ def _add_runtime_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("runtime")
     group.add_argument("--dset_dtype", choices=DSET_DTYPES, default="uint8")
     group.add_argument("--num_workers", type=_non_negative_int, default=0, help="loader workers")
+    group.add_argument(
+        "--data_on_device",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="hold every session on the GPU and gather batches there (auto: when they fit"
+        " in --data_on_device_share of its memory; never on the CPU)",
+    )
+    group.add_argument(
+        "--data_on_device_share",
+        type=_fraction,
+        default=0.4,
+        help="share of the GPU's memory the sessions may take under --data_on_device auto",
+    )
     group.add_argument("--steps_per_epoch", type=_positive_int, default=None)
     group.add_argument(
         "--limit_val_batches", type=float, default=None, help="fraction (<= 1) or count (> 1)"

@@ -194,6 +194,8 @@ def _datamodule(args: argparse.Namespace, config: Any) -> Any:
         num_workers=args.num_workers,
         seed=args.seed,
         steps_per_epoch=args.steps_per_epoch,
+        data_on_device=args.data_on_device,
+        data_on_device_share=args.data_on_device_share,
         curriculum_warmup_steps=args.curriculum_warmup_steps
         if getattr(args, "enable_curriculum", False)
         else None,
