@@ -138,7 +138,9 @@ class Supervisor:
             self._kill_remaining()
             self.runner.close()
             if self.ledger is not None:
-                self.ledger.release(self.name)
+                # A full disk must not replace the real reason: a dead holder counts as free.
+                with contextlib.suppress(OSError):
+                    self.ledger.release(self.name)
             self.log_sampler.sample(self.store.log_paths(self.name), time.time(), force=True)
         return 0
 
