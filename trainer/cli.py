@@ -59,11 +59,12 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
         default="synthetic_mixed",
         help="dataset config: a name under trainer/configs/datasets/ or a YAML path",
     )
+    parser.add_argument("--data_root", default=None, help="data directory (overrides the config)")
     parser.add_argument(
-        "--data_root",
         "--dataset_root",
-        default=None,
-        help="data directory (overrides the config; --dataset_root: the video trainer's name)",
+        dest="data_root",
+        default=argparse.SUPPRESS,
+        help="= --data_root (the video trainer's name)",
     )
     parser.add_argument("--max_datasets", type=_positive_int, default=None)
     parser.add_argument("--debug", action="store_true", help="print tracebacks on errors")
@@ -75,7 +76,14 @@ def _add_optim_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--learning_rate", type=float, default=1e-3)
     group.add_argument("--core_lr_scale", type=float, default=1.0, help="core LR = scale x LR")
     group.add_argument("--weight_decay", type=float, default=1e-4)
-    group.add_argument("--max_epochs", "--epochs", type=_positive_int, default=100)
+    group.add_argument("--max_epochs", type=_positive_int, default=100)
+    group.add_argument(
+        "--epochs",
+        dest="max_epochs",
+        type=_positive_int,
+        default=argparse.SUPPRESS,
+        help="= --max_epochs (the video trainer's name)",
+    )
     group.add_argument("--gradient_clip_val", type=float, default=None)
     group.add_argument("--accumulate_grad_batches", type=_positive_int, default=1)
     group.add_argument("--lr_scheduler", choices=SCHEDULERS, default="cosine")
@@ -216,8 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--model_config",
         default="res_small",
-        help="model config: a name under trainer/configs/models/ or a YAML path (its"
-        " family: V1 res_small..., video r3d_small, r3d_18)",
+        help="model config (V1: res_small, ...; video family: r3d_small, r3d_18): a name"
+        " under trainer/configs/models/ or a YAML path",
     )
     _add_data_args(train)
     _add_optim_args(train)

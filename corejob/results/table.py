@@ -176,10 +176,16 @@ def legend(entries: Sequence[TableEntry], min_steps: int, all_runs: bool) -> lis
         "(higher is better)"
         for name in metrics
     ]
-    if any(e.row.oracle_bps is not None for e in entries):
+    with_oracle = {e.row.metric for e in entries if e.row.oracle_bps is not None}
+    if METRIC in with_oracle:
         lines.append(
-            "oracle: the ground truth's score on the synthetic data (bits/spike: the"
-            " generating model; accuracy: the Bayes-optimal classifier); ratio: final / oracle"
+            f"oracle: the ground-truth model's {METRIC} on the synthetic data; "
+            "ratio: final / oracle"
+        )
+    if with_oracle - {METRIC}:
+        lines.append(
+            "oracle (accuracy): the Bayes-optimal classifier's on the synthetic data's noisy"
+            " labels; ratio: final / oracle"
         )
     if all_runs:
         lines.append("runs: runs of the cell, each on its own line (oldest first)")

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from trainer.configs import DATASETS, MODELS, resolve_config
+from trainer.configs import DATASETS, MODELS, available_configs, resolve_config
 from trainer.contract.errors import ConfigError
 
 V1, VIDEO = "v1", "video"
@@ -60,3 +60,8 @@ def run_family(model_config: str | Path, dataset_config: str | Path) -> str:
             " pick a dataset of the same family (corejob list datasets)",
         )
     return model
+
+
+def configs_of_family(kind: str, family: str) -> list[str]:
+    """The bundled configs of ``kind`` that belong to ``family``."""
+    return [name for name in available_configs(kind) if config_family(kind, name) == family]

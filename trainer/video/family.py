@@ -26,11 +26,14 @@ def load_video_configs(args: argparse.Namespace) -> tuple[dict[str, Any], VideoD
     raw_model = read_yaml(model_path, "--model_config")
     raw_model.setdefault("name", model_path.stem)
     VideoModelConfig.from_dict(raw_model, str(model_path))  # every error before any work
-    data_path = resolve_config(DATASETS, args.dataset_configs_path)
+    return raw_model, load_video_dataset(args.dataset_configs_path)
+
+
+def load_video_dataset(name_or_path: str) -> VideoDatasetConfig:
+    data_path = resolve_config(DATASETS, name_or_path)
     raw_data = read_yaml(data_path, "--dataset_configs_path")
     raw_data.setdefault("name", data_path.stem)
-    dataset = VideoDatasetConfig.from_dict(raw_data, str(data_path))
-    return raw_model, dataset
+    return VideoDatasetConfig.from_dict(raw_data, str(data_path))
 
 
 def finetune_args(args: argparse.Namespace) -> argparse.Namespace:
@@ -154,7 +157,7 @@ class VideoFamily:
         """Write the synthetic clips to the cache (``corejob-train generate``)."""
         from trainer.video.data.store import cache_dir, load_split
 
-        _, dataset = load_video_configs(args)
+        dataset = load_video_dataset(args.dataset_configs_path)
         root = args.data_root or dataset.data_root
         if root is None:
             raise ConfigError("--data_root", "None", "generate needs a directory to write to")

@@ -81,3 +81,16 @@ def test_progress_counts_use_words_users_know_in_lifecycle_order():
     views = [view(A, None), view(B, JobState.UNKNOWN, attempts=1),
              view(C, JobState.SUCCEEDED, attempts=1), gone]  # fmt: skip
     assert outcome_counts(views) == {"queued": 1, "submitted": 1, "succeeded": 1, "cancelled": 1}
+
+
+def test_grid_pairs_only_models_and_datasets_of_the_same_family():
+    from corejob.cli import known_family
+    from corejob.sweep.plan import Cell, grid
+
+    cells = grid(["res_small", "r3d_small"], ["synthetic_tiny", "synthetic_views_tiny"],
+                 known_family)  # fmt: skip
+    assert cells == [Cell("res_small", "synthetic_tiny"), Cell("r3d_small", "synthetic_views_tiny")]
+    # a path only the image has: its family is unknown here, so the trainer decides
+    assert grid(["/cfg/m.yaml"], ["synthetic_tiny"], known_family) == [
+        Cell("/cfg/m.yaml", "synthetic_tiny")
+    ]

@@ -72,6 +72,18 @@ def test_the_module_entry_point_exits_2_on_a_bad_value():
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == exit_codes.CONFIG_ERROR
-    assert done.stderr.strip().endswith(
-        "argument --max_epochs/--epochs: 0 must be >= 1 (see --help)"
-    )
+    assert done.stderr.strip().endswith("argument --epochs: 0 must be >= 1 (see --help)")
+
+
+def test_generate_writes_the_clip_cache_once(tmp_path, capsys):
+    argv = [
+        "generate",
+        "--dataset_configs_path",
+        "synthetic_views_tiny",
+        "--data_root",
+        str(tmp_path),
+    ]
+    assert run_cli(argv) == 0
+    written = sorted(p.name for p in (tmp_path / "video").glob("*/*.npz"))
+    assert written == ["train.npz", "val.npz"]
+    assert "generated synthetic_views_tiny under" in capsys.readouterr().out

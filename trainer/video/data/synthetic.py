@@ -22,7 +22,7 @@ import numpy as np
 
 from trainer.configs.video_schema import TaskConfig, VideoDatasetConfig
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 COLOURS = {
     "red": (0.9, 0.15, 0.15),
     "green": (0.15, 0.8, 0.2),
@@ -110,7 +110,7 @@ def _render_chunk(
     colour_i, colour_names = vocab_index("colour", "red")
     colour = np.array([COLOURS[colour_names[i]] for i in colour_i])  # (n, 3)
 
-    radius = rng.uniform(0.38, 0.48, n)
+    radius = rng.uniform(0.5, 0.6, n)
     travel = rng.uniform(0.6, 0.9, n)
     across = rng.uniform(-0.35, 0.35, n)
     sideways = np.stack([-direction[:, 1], direction[:, 0]], 1)
@@ -141,7 +141,7 @@ def _render_chunk(
             dx, dy = wx - px, wy - py
             mask = _shape_mask(shape[:, None, None], dx, dy, radius[:, None, None])
             along = dx * np.cos(theta)[:, None, None] + dy * np.sin(theta)[:, None, None]
-            texture = 0.6 + 0.4 * np.sin(freq[:, None, None] * along + phase[:, None, None])
+            texture = 0.75 + 0.25 * np.sin(freq[:, None, None] * along + phase[:, None, None])
             for c in range(3):
                 obj = colour[:, c, None, None] * texture
                 image = np.where(mask, obj, background) * gain
