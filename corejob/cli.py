@@ -250,6 +250,17 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def known_family(kind: str, name: str) -> str | None:
+    """A config's trainer family; None for a path only the image has (the trainer decides)."""
+    from trainer.configs.families import config_family
+    from trainer.contract.errors import ConfigError
+
+    try:
+        return config_family(kind, name)
+    except ConfigError:
+        return None
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from corejob.results.status_table import sweep_progress, sweep_rows
     from corejob.sweep.plan import grid, split_list, sweep_id
@@ -263,8 +274,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     key = [*value_sources(args).key(), f"w={args.workers}", f"g={args.gpus}", f"i={args.image}"]
     sweep = args.name or sweep_id(models, datasets, key)
     backend = select_backend(args)
+    cells = grid(models, datasets, known_family)
+    skipped = len(models) * len(datasets) - len(cells)
+    if not cells:
+        raise UsageError("no model x dataset pair of the same family (corejob list models)")
+    if skipped:
+        print(f"sweep: {skipped} model x dataset pair(s) of different families left out",
+              file=sys.stderr)  # fmt: skip
     requests = {cell: job_request(args, cell.model, cell.dataset, sweep, backend.name)
-                for cell in grid(models, datasets)}  # fmt: skip
+                for cell in cells}  # fmt: skip
     jobs = {cell: build_job(request, backend.namespace) for cell, request in requests.items()}
     if args.dry_run:
         print_yaml(list(jobs.values()))

@@ -23,6 +23,7 @@ from trainer.callbacks.wandb_logger import MODES as WANDB_MODES
 from trainer.contract import exit_codes
 from trainer.contract.errors import CorejobTrainError
 from trainer.contract.preemption import Preempted, SigtermFlag
+from trainer.video.options import add_video_arguments
 
 PROG = "corejob-train"
 SUBCOMMANDS = ("train", "generate", "plot")
@@ -66,6 +67,12 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
         help="dataset config: a name under trainer/configs/datasets/ or a YAML path",
     )
     parser.add_argument("--data_root", default=None, help="data directory (overrides the config)")
+    parser.add_argument(
+        "--dataset_root",
+        dest="data_root",
+        default=argparse.SUPPRESS,
+        help="= --data_root (the video trainer's name)",
+    )
     parser.add_argument("--max_datasets", type=_positive_int, default=None)
     parser.add_argument("--debug", action="store_true", help="print tracebacks on errors")
 
@@ -77,6 +84,13 @@ def _add_optim_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--core_lr_scale", type=float, default=1.0, help="core LR = scale x LR")
     group.add_argument("--weight_decay", type=float, default=1e-4)
     group.add_argument("--max_epochs", type=_positive_int, default=100)
+    group.add_argument(
+        "--epochs",
+        dest="max_epochs",
+        type=_positive_int,
+        default=argparse.SUPPRESS,
+        help="= --max_epochs (the video trainer's name)",
+    )
     group.add_argument("--gradient_clip_val", type=float, default=None)
     group.add_argument("--accumulate_grad_batches", type=_positive_int, default=1)
     group.add_argument("--lr_scheduler", choices=SCHEDULERS, default="cosine")
@@ -230,13 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--model_config",
         default="res_small",
-        help="model config: a name under trainer/configs/models/ or a YAML path",
+        help="model config (V1: res_small, ...; video family: r3d_small, r3d_18): a name"
+        " under trainer/configs/models/ or a YAML path",
     )
     _add_data_args(train)
     _add_optim_args(train)
     _add_runtime_args(train)
     _add_output_args(train)
     _add_feature_args(train)
+    add_video_arguments(train)
     generate = sub.add_parser(
         "generate",
         help="generate missing synthetic sessions",

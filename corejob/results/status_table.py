@@ -158,6 +158,9 @@ def progress_text(record: Mapping[str, Any]) -> str:
         parts.append(f"loss {loss:.3f}")
     if (bps := _number(record.get("val_bps_overall"))) is not None:
         parts.append(f"bps {bps:.2f}")
+    elif (value := _number(record.get("val_metric"))) is not None:  # another family's metric
+        name = str(record.get("metric") or "metric").removeprefix("val_")
+        parts.append(f"{name} {value:.2f}")
     if record.get("phase") == "end":
         parts.append("done")
     else:

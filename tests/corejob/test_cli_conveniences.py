@@ -19,6 +19,10 @@ BUNDLED_MODELS = {
     "res_small_concat_gru": "res_small_gru plus behaviour: an embedding of the behaviour "
     "covariates (eye position,",
     "res_small_gru": "ResNet core + ConvGRU over time: the frontend's short temporal filters leave",
+    "r3d_small": "Video family (trainer/video): a CPU-sized ResNet3D shared by every camera view,"
+    " mean",
+    "r3d_18": "Video family: r3d-18 layout (3x7x7 stem with spatial stride 2, four stages of two"
+    " basic",
 }
 
 
@@ -59,6 +63,8 @@ def test_list_datasets_json_reads_the_description_field(corejob) -> None:
         "synthetic_mixed",
         "synthetic_realistic",
         "synthetic_tiny",
+        "synthetic_views",
+        "synthetic_views_tiny",
     ]
     assert entries["synthetic_gaborium"] == (
         "Three synthetic gaborium sessions (sparse random Gabor frames)."
