@@ -59,6 +59,8 @@ def test_all_eleven_visioncore_configs_are_here():
         load_model_config(CONFIGS / f"{name}.yaml")  # the strict schema accepts each file
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("name", NAMES)
 def test_visioncore_config_trains_two_steps(name, vc_data, tmp_path, capsys):
     dataset, data = vc_data["short" if name.startswith("cones") else "long"]
