@@ -13,6 +13,12 @@ from corejob.errors import ExitCode
 from tests.corejob.test_cli_track import submit
 
 BUNDLED_MODELS = {
+    "cpu_dense_film_none_gaussian": "VisionCore-style DenseNet + FiLM "
+    "(learned_dense_film_none_gaussian), sized for CPU.",
+    "cpu_resnet_concat_convgru_gaussian": "VisionCore-style ResNet + concat + ConvGRU "
+    "(learned_resnet_concat_convgru_gaussian), CPU-sized.",
+    "cpu_resnet_none_none_gaussian": "VisionCore-style ResNet (learned_resnet_none_none_gaussian), "
+    "sized for CPU.",
     "modulator_only_gru": "Behaviour-only baseline: no vision core. The behaviour embedding "
     "becomes a 1x1",
     "res_small": "ResNet core, no recurrence, Gaussian readout, log-rate output.",

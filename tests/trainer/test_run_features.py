@@ -91,7 +91,8 @@ def test_pretrained_frozen_core_run_keeps_source_core_bit_identical(tmp_path, ti
         )
     )
     out = capsys.readouterr().out
-    core_keys = [k for k in source if k.startswith("model.core.")]
+    stages = ("frontend.", "convnet.", "modulator.", "recurrent.")
+    core_keys = [k for k in source if k.startswith(tuple(f"model.{s}" for s in stages))]
     loaded = int(re.search(r"loaded (\d+) tensors", out).group(1))
     assert loaded == len(core_keys) > 0
     for key in core_keys:
