@@ -15,6 +15,7 @@ retries · 9 job not found · 10 a job failed · 11 pending longer than --pendin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import os
 import sys
@@ -168,6 +169,14 @@ def job_request(
                       values_from_sources(value_sources(args)))  # fmt: skip
 
 
+def with_flavor(request: JobRequest, backend: Backend) -> JobRequest:
+    """The request with the ``apiFlavor`` the backend chooses when the values leave it open
+    (a cluster with only Trainer v2 installed gets TrainJobs)."""
+    configured = request.values.get("apiFlavor")
+    flavor = backend.job_flavor(configured if isinstance(configured, str) else None)
+    return dataclasses.replace(request, values={**request.values, "apiFlavor": flavor})
+
+
 def duration_arg(text: str | None, flag: str) -> float | None:
     if text is None:
         return None
@@ -201,7 +210,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     and created again (resuming from its checkpoints), unless --no-rerun."""
     pending_timeout = duration_arg(args.pending_timeout, "--pending-timeout")
     backend = select_backend(args)
-    request = job_request(args, args.model, args.dataset)
+    request = with_flavor(job_request(args, args.model, args.dataset), backend)
     job = build_job(request, backend.namespace)
     if args.dry_run:
         print_yaml([job])
@@ -236,7 +245,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     key = [*value_sources(args).key(), f"w={args.workers}", f"g={args.gpus}", f"i={args.image}"]
     sweep = args.name or sweep_id(models, datasets, key)
     backend = select_backend(args)
-    jobs = {cell: build_job(job_request(args, cell.model, cell.dataset, sweep), backend.namespace)
+    jobs = {cell: build_job(with_flavor(job_request(args, cell.model, cell.dataset, sweep),
+                                        backend), backend.namespace)
             for cell in grid(models, datasets)}  # fmt: skip
     if args.dry_run:
         print_yaml(list(jobs.values()))

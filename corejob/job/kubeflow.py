@@ -40,8 +40,10 @@ def pod_selector(job_name: str, replica_type: str | None = None) -> str:
 
 
 def trainer_containers(pod_spec: dict) -> list[dict]:
-    """The containers named :data:`CONTAINER_NAME` in a pod spec (normally exactly one)."""
-    return [c for c in pod_spec.get("containers") or [] if c.get("name") == CONTAINER_NAME]
+    """The trainer containers of a pod spec (normally exactly one): named
+    :data:`CONTAINER_NAME` in a PyTorchJob, :data:`TRAINJOB_CONTAINER_NAME` in a TrainJob."""
+    names = (CONTAINER_NAME, TRAINJOB_CONTAINER_NAME)
+    return [c for c in pod_spec.get("containers") or [] if c.get("name") in names]
 
 
 # --- Kubeflow Trainer v2 (trainer.kubeflow.org, release v2.3.0) ---------------------------

@@ -81,7 +81,11 @@ def test_controller_role_is_least_privilege(base_objects: list[dict[str, Any]]) 
         for verb in rule["verbs"]
     }
     jobs = {
-        ("kubeflow.org", "pytorchjobs", v)
+        (group, resource, v)
+        for group, resource in (
+            ("kubeflow.org", "pytorchjobs"),
+            ("trainer.kubeflow.org", "trainjobs"),
+        )
         for v in ("create", "get", "list", "watch", "delete", "patch")
     }
     reads = {("", r, v) for r in ("pods", "events") for v in ("get", "list", "watch")}
@@ -129,7 +133,8 @@ def golden_pairs() -> list[tuple[Path, Path]]:
 def test_golden_render_is_up_to_date(values: Path, golden: Path) -> None:
     assert golden.is_file(), f"{golden} missing: run make manifests"
     assert example_text(values) == golden.read_text(), f"{golden} is stale: run make manifests"
-    assert validate_job(yaml.safe_load(golden.read_text())) == []
+    for obj in yaml.safe_load_all(golden.read_text()):  # the job, then e.g. its TrainingRuntime
+        assert validate_job(obj) == []
 
 
 def test_no_orphan_golden_files() -> None:

@@ -7,6 +7,7 @@ they become an :class:`~corejob.errors.UnavailableError`.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -27,15 +28,12 @@ from corejob.errors import (
     RejectedError,
     UnavailableError,
 )
-from corejob.job.kubeflow import CONTAINER_NAME, JOB_API_VERSION, JOB_KIND, JOB_PLURAL
+from corejob.job.flavors import FLAVORS, PYTORCHJOB, Flavor
 
-GROUP, _, VERSION = JOB_API_VERSION.partition("/")
-PLURAL, KIND = JOB_PLURAL, JOB_KIND
+GROUP, VERSION = PYTORCHJOB.group, PYTORCHJOB.version
+PLURAL, KIND = PYTORCHJOB.plural, PYTORCHJOB.kind
 REQUEST_TIMEOUT_S = 30
-OPERATOR_INSTALL = (
-    "install the Kubeflow training operator v1.9: kubectl apply --server-side -k "
-    '"github.com/kubeflow/training-operator.git/manifests/overlays/standalone?ref=v1.9.1"'
-)
+OPERATOR_INSTALL = f"install {PYTORCHJOB.operator}"
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -68,11 +66,9 @@ def translate(
             f"forbidden: you may not '{verb}' {target} in namespace {namespace!r} ({message}); "
             f"ask a cluster admin for a Role granting '{verb}' on '{resource}'"
         )
-    if error.status == 404 and resource == f"{PLURAL}.{GROUP}" and not _names_object(message):
-        return NotInstalledError(
-            f"the cluster has no {KIND} API ({GROUP}/{VERSION}): the training operator's CRD "
-            f"is not installed; {OPERATOR_INSTALL}"
-        )
+    flavor = next((f for f in FLAVORS.values() if f.resource == resource), None)
+    if error.status == 404 and flavor is not None and not _names_object(message):
+        return NotInstalledError(not_installed_message([flavor]))
     if error.status == 404:
         return JobNotFoundError(f"{target} not found in namespace {namespace!r}")
     if error.status == 409:
@@ -80,6 +76,18 @@ def translate(
     if error.status in (400, 422):
         return RejectedError(f"the API server rejected {target}: {message}")
     return UnavailableError(f"the API server failed to {verb} {target}: {error.status} {message}")
+
+
+def not_installed_message(flavors: list[Flavor]) -> str:
+    """The cluster serves none of ``flavors``: name each API and how to install it."""
+    if len(flavors) == 1 and flavors[0] is PYTORCHJOB:
+        return (
+            f"the cluster has no {KIND} API ({GROUP}/{VERSION}): the training operator's CRD "
+            f"is not installed; {OPERATOR_INSTALL}"
+        )
+    apis = " nor ".join(f"{f.kind} ({f.api_version})" for f in flavors)
+    installs = "; or ".join(f"install {f.operator}" for f in flavors)
+    return f"the cluster serves neither {apis}: no Kubeflow job CRD is installed; {installs}"
 
 
 def _names_object(message: str) -> bool:
@@ -95,8 +103,9 @@ def retryable(error: Exception) -> bool:
 class KubeApi:
     """Thin typed wrapper over ``CustomObjectsApi`` and ``CoreV1Api`` for one namespace."""
 
-    def __init__(self, target: ClusterTarget) -> None:
+    def __init__(self, target: ClusterTarget, flavor: Flavor = PYTORCHJOB) -> None:
         self.target = target
+        self.flavor = flavor  # which job API the job calls below address
         self.namespace = target.namespace
         self.api_client = client.ApiClient(target.configuration)
         self.custom = client.CustomObjectsApi(self.api_client)
@@ -137,15 +146,25 @@ class KubeApi:
 
     # --- PyTorchJobs ----------------------------------------------------------------------
 
+    def for_flavor(self, flavor: Flavor) -> KubeApi:
+        """The same connection addressing another job API (TrainJobs instead of PyTorchJobs)."""
+        if flavor is self.flavor:
+            return self
+        other = copy.copy(self)
+        other.flavor = flavor
+        return other
+
     def _jobs(self, method: str, *args: Any, **kwargs: Any) -> Any:
         function = getattr(self.custom, method)
-        return function(GROUP, VERSION, self.namespace, PLURAL, *args, **kwargs)
+        flavor = self.flavor
+        return function(flavor.group, flavor.version, self.namespace, flavor.plural, *args,
+                        **kwargs)  # fmt: skip
 
     def create_job(self, job: dict[str, Any]) -> dict[str, Any]:
         name = job["metadata"]["name"]
         return self.call(
             "create",
-            f"{PLURAL}.{GROUP}",
+            self.flavor.resource,
             name,
             lambda: self._jobs(
                 "create_namespaced_custom_object", job, _request_timeout=REQUEST_TIMEOUT_S
@@ -156,7 +175,7 @@ class KubeApi:
         try:
             return self.call(
                 "get",
-                f"{PLURAL}.{GROUP}",
+                self.flavor.resource,
                 name,
                 lambda: self._jobs(
                     "get_namespaced_custom_object", name, _request_timeout=REQUEST_TIMEOUT_S
@@ -169,7 +188,7 @@ class KubeApi:
         """The raw list (``items`` + ``metadata.resourceVersion`` for watching from it)."""
         return self.call(
             "list",
-            f"{PLURAL}.{GROUP}",
+            self.flavor.resource,
             None,
             lambda: self._jobs(
                 "list_namespaced_custom_object",
@@ -182,7 +201,7 @@ class KubeApi:
         try:
             self.call(
                 "delete",
-                f"{PLURAL}.{GROUP}",
+                self.flavor.resource,
                 name,
                 lambda: self._jobs(
                     "delete_namespaced_custom_object",
@@ -245,8 +264,8 @@ class KubeApi:
         timestamps: bool = False,
         tail_lines: int | None = None,
     ) -> Any:
-        """The pod's ``pytorch`` container log: text, or a urllib3 stream when following."""
-        options: dict[str, Any] = {"container": CONTAINER_NAME, "follow": follow}
+        """The pod's trainer container log: text, or a urllib3 stream when following."""
+        options: dict[str, Any] = {"container": self.flavor.container, "follow": follow}
         if timestamps:
             options["timestamps"] = True
         if tail_lines:

@@ -50,6 +50,8 @@ class RunPolicy:
     @classmethod
     def of(cls, job: dict[str, Any], gang_grace_s: float = 30.0) -> RunPolicy:
         run_policy = job.get("spec", {}).get("runPolicy") or {}
+        if job.get("kind") == "TrainJob":  # the deadline is top-level; nodes never restart
+            run_policy = {"activeDeadlineSeconds": job["spec"].get("activeDeadlineSeconds")}
         deadline = run_policy.get("activeDeadlineSeconds")
         backoff = run_policy.get("backoffLimit")
         return cls(
