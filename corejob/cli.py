@@ -37,6 +37,13 @@ from corejob.errors import (
 from corejob.job.spec import JobRequest, build_job, lint_job
 from corejob.job.state import LABEL_SWEEP, JobState, summarize
 from corejob.job.values import ValueSources, default_value_files, values_from_sources
+from corejob.results.job_report import (
+    failure_facts,
+    failure_lines,
+    job_record,
+    records_text,
+    widen_rows,
+)
 from corejob.results.status_table import (
     PENDING_STATES,
     format_rows,
@@ -123,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("job", nargs="?", help="one job (default: all corejob jobs)")
     status.add_argument("--sweep", help="only this sweep's jobs")
     status.add_argument("--pending-timeout", help="flag jobs pending longer (e.g. 15m)")
+    status.add_argument("-o", "--output", choices=["table", "wide", "json", "yaml"],
+                        default="table", help="wide: + sweep, config hash, exit codes")  # fmt: skip
 
     logs = commands("logs", parents=[common], help="logs of a job")
     logs.add_argument("job")
@@ -140,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     from corejob.results.command import add_results_options
 
     add_results_options(results)
+
+    from corejob.results.curves import add_plot_options
+
+    add_plot_options(commands("plot", parents=[common], help="training curves of a job (PNG)"))
 
     render = commands("render", parents=[common], help="print the job YAML")
     job_options(render)
@@ -277,20 +290,35 @@ def cmd_status(args: argparse.Namespace) -> int:
     backend = select_backend(args)
     timeout = duration_arg(args.pending_timeout, "--pending-timeout")
     jobs = selected_jobs(backend, args.job, args.sweep)
-    if not jobs:
+    if not jobs and args.output in ("table", "wide"):
         print("no jobs")
         return ExitCode.OK
-    print(format_rows(status_rows(jobs, *status_inputs(backend, jobs))))
-    stuck = []
-    for job in jobs:
-        summary = summarize(job)
-        if summary.state in PENDING_STATES:
-            for reason in backend.explain(summary.name):
+    results, progress = status_inputs(backend, jobs)
+    summaries = [summarize(job) for job in jobs]
+    why = {s.name: backend.explain(s.name) for s in summaries if s.state in PENDING_STATES}
+    failures = {
+        s.name: failure_facts(backend, s.name) for s in summaries if s.state == JobState.FAILED
+    }
+    if args.output in ("json", "yaml"):
+        records = [
+            job_record(job, results.get(name), progress.get(name), why.get(name, []),
+                       failures.get(name))
+            for job, name in ((job, summarize(job).name) for job in jobs)
+        ]  # fmt: skip
+        print(records_text(records, args.output), end="")
+    else:
+        rows = status_rows(jobs, results, progress)
+        if args.output == "wide":
+            rows = widen_rows(rows, jobs, failures)
+        print(format_rows(rows))
+        for summary in summaries:
+            for reason in why.get(summary.name, []):
                 print(f"  {summary.name}: {reason}")
-        elif summary.state == JobState.FAILED:
-            print(f"  {summary.name}: failed: {summary.reason}: {summary.message}")
-        if is_stuck(summary, timeout):
-            stuck.append(summary.name)
+            if summary.name in failures:
+                print(f"  {summary.name}: failed: {summary.reason}: {summary.message}")
+                for line in failure_lines(summary.name, failures[summary.name]):
+                    print(line)
+    stuck = [s.name for s in summaries if is_stuck(s, timeout)]
     if stuck:
         raise PendingTimeoutError(f"pending longer than {args.pending_timeout}: {', '.join(stuck)}")
     return ExitCode.OK
@@ -337,9 +365,15 @@ def cmd_results(args: argparse.Namespace) -> int:
     return run_results(args, select_backend(args), selector)
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from corejob.results.curves import run_plot
+
+    return run_plot(args, select_backend(args))
+
+
 COMMANDS = {"submit": cmd_submit, "sweep": cmd_sweep, "status": cmd_status, "logs": cmd_logs,
             "cancel": cmd_cancel, "results": cmd_results, "render": cmd_render,
-            "list": cmd_list}  # fmt: skip
+            "list": cmd_list, "plot": cmd_plot}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -257,8 +257,10 @@ def _dispatch(args: argparse.Namespace, sigterm: SigtermFlag) -> int:
 
         generate(args)
         return exit_codes.SUCCESS
+    from trainer.quiet_logs import quiet_logs
     from trainer.run import train
 
+    quiet_logs()
     train(args, sigterm)
     return exit_codes.SUCCESS
 

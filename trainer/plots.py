@@ -3,6 +3,9 @@
 - ``curves.png``: losses, ``val_bps_overall`` and per-session bits/spike per epoch (with the
   oracle as dashed lines when ``metrics.json`` has it), and the learning rate. Read from
   ``history.json``, or ``metrics.csv`` when the run was cut short before writing it.
+- ``steps.png``: the same per optimizer step from ``metrics.csv`` (training loss every
+  ``log_every_n_steps``, validation at each validation), so a run of one epoch draws lines,
+  not single dots.
 - ``rf_<session>.png`` for synthetic sessions: each unit's ground-truth Gabor (rebuilt
   from the generator's ``meta.json``) above the model's receptive field, measured as the
   gradient of its predicted rate with respect to white-noise stimuli (mean gradient at
@@ -77,6 +80,53 @@ def plot_curves(history: list[dict[str, Any]], oracle: dict[str, float], out: Pa
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def read_steps(run_dir: Path) -> list[dict[str, float]]:
+    """Rows of ``metrics.csv`` that carry a step, numbers only (empty when there is none)."""
+    metrics = run_dir / "metrics.csv"
+    if not metrics.is_file():
+        return []
+    with metrics.open() as handle:
+        rows = [
+            {k: float(v) for k, v in row.items() if k and v not in ("", None)}
+            for row in csv.DictReader(handle)
+        ]
+    return [row for row in rows if "step" in row]
+
+
+def plot_step_curves(rows: list[dict[str, float]], oracle: dict[str, float], out: Path) -> Path:
+    """``steps.png``: training loss, validation bits/spike and learning rate per step."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    _step_line(axes[0], rows, "train_loss_step", label="train loss (step)")
+    _step_line(axes[0], rows, "val_loss", marker="o")
+    axes[0].set_title("loss")
+    _step_line(axes[1], rows, "val_bps_overall", color="k", lw=2, marker="o")
+    for i, key in enumerate(sorted({k for r in rows for k in r if k.startswith("val_bps/")})):
+        _step_line(axes[1], rows, key, color=f"C{i}", marker=".")
+        level = oracle.get(key.removeprefix("val_bps/"))
+        if level is not None:
+            axes[1].axhline(level, color=f"C{i}", ls="--", lw=0.8)
+    axes[1].set_title("validation bits/spike (dashed: oracle)")
+    for key in sorted({k for r in rows for k in r if k.startswith("lr")}):
+        _step_line(axes[2], rows, key)
+    axes[2].set_title("learning rate")
+    for ax in axes:
+        ax.set_xlabel("optimizer step")
+        if ax.lines:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out / "steps.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _step_line(ax, rows, key, label=None, **style) -> None:
+    points = sorted((r["step"], r[key]) for r in rows if key in r and math.isfinite(r[key]))
+    if points:
+        steps, values = zip(*points, strict=True)
+        ax.plot(steps, values, label=label or key, **style)
 
 
 def _line(ax, epochs, history, key, **style) -> None:
@@ -189,5 +239,8 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, data_root=N
     metrics = run_dir / "metrics.json"
     oracle = json.loads(metrics.read_text()).get("oracle_bps") or {} if metrics.is_file() else {}
     paths = [plot_curves(read_history(run_dir), oracle, out)]
+    steps = read_steps(run_dir)
+    if steps:
+        paths.append(plot_step_curves(steps, oracle, out))
     paths += plot_receptive_fields(run_dir, out, data_root)
     return paths

@@ -134,7 +134,8 @@ def trainer_arguments(
         # The data module's samplers shard by rank themselves (exact validation statistics).
         "use_distributed_sampler": False,
         "enable_progress_bar": sys.stderr.isatty() and layout.is_rank_zero,
-        "log_every_n_steps": max(1, min(50, steps or 50)),
+        # ~10+ points per epoch in metrics.csv, so per-step curves exist after one epoch
+        "log_every_n_steps": max(1, min(50, (steps or 100) // 10)),
         **distributed.trainer_kwargs(layout, args.ddp_timeout_s),
     }
     if args.limit_val_batches is not None:

@@ -124,6 +124,7 @@ def job_duration(job: Mapping[str, Any], now: datetime.datetime | None = None) -
     """Seconds from the operator's ``startTime`` to ``completionTime`` (or now, while it
     runs); None before it started."""
     status = job.get("status") or {}
+    now = now or datetime.datetime.now(datetime.UTC)  # one clock reading for both ends
     started = age_seconds(status.get("startTime"), now)
     if started is None:
         return None

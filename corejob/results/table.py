@@ -15,11 +15,13 @@ from dataclasses import dataclass
 
 from corejob.job.state import JobState
 from corejob.results.collect import ResultRow
+from trainer.contract.result import CPU_OVERSUBSCRIBED
 
 METRIC = "val bits/spike"
 DEFAULT_MIN_STEPS = 100
 UNDER_TRAINED = "under-trained"
 NO_RESULT = "no-result"
+OVERSUBSCRIBED = "oversubscribed"
 FINISHED = (JobState.SUCCEEDED.value, JobState.FAILED.value)
 
 
@@ -60,14 +62,18 @@ def duration(seconds: float | None) -> str:
 
 def flags_of(row: ResultRow, min_steps: int) -> tuple[str, ...]:
     """``under-trained``: fewer than ``min_steps`` training steps (a time budget that ran
-    out early, an oversubscribed CPU); ``no-result``: succeeded without a result line."""
+    out early); ``oversubscribed``: its processes outnumbered the cores it ran on;
+    ``no-result``: succeeded without a result line."""
     if not row.succeeded:
         return ()
     if not row.result:
         return (NO_RESULT,)
+    flags = []
     if row.global_step is not None and row.global_step < min_steps:
-        return (UNDER_TRAINED,)
-    return ()
+        flags.append(UNDER_TRAINED)
+    if row.result.get(CPU_OVERSUBSCRIBED):
+        flags.append(OVERSUBSCRIBED)
+    return tuple(flags)
 
 
 def _cell(row: ResultRow) -> tuple[str, str]:
@@ -174,6 +180,11 @@ def legend(entries: Sequence[TableEntry], min_steps: int, all_runs: bool) -> lis
         lines.append(
             f"flags: {UNDER_TRAINED} = fewer than {min_steps} training steps (--min-steps): "
             "its score is not a trained model's"
+        )
+    if OVERSUBSCRIBED in flagged:
+        lines.append(
+            f"flags: {OVERSUBSCRIBED} = more training processes than CPU cores: slower steps, "
+            "not comparable with the other runs"
         )
     if NO_RESULT in flagged:
         lines.append(f"flags: {NO_RESULT} = succeeded, but its log has no COREJOB_RESULT line")

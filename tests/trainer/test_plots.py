@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from trainer.contract.errors import ConfigError
-from trainer.plots import ground_truth_rfs, plot_run, read_history
+from trainer.plots import ground_truth_rfs, plot_run, read_history, read_steps
 
 HISTORY = [
     {"epoch": 0, "train_loss": 0.9, "val_loss": 0.8, "val_bps_overall": 0.1, "val_bps/a": 0.1},
@@ -45,3 +45,15 @@ def test_ground_truth_rfs_peak_at_the_stored_unit_centres(tiny_data):
     for rf, unit in zip(rfs, meta["units"], strict=True):
         peak = np.unravel_index(np.abs(rf).argmax(), rf.shape)
         assert np.hypot(*(np.asarray(peak) - unit["center_yx"])) < 3.0
+
+
+def test_step_curves_from_metrics_csv(tmp_path):
+    """Within one epoch the per-step plot has lines: every logged step is a point."""
+    (tmp_path / "metrics.csv").write_text(
+        "epoch,step,train_loss_step,val_bps_overall,val_bps/a\n"
+        + "".join(f"0,{s},{1 / (s + 1)},,\n" for s in range(0, 40, 10))
+        + "0,39,,0.2,0.25\n"
+    )
+    rows = read_steps(tmp_path)
+    assert [r["step"] for r in rows if "train_loss_step" in r] == [0, 10, 20, 30]
+    assert [p.name for p in plot_run(tmp_path)] == ["curves.png", "steps.png"]

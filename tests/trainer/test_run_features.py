@@ -11,7 +11,7 @@ import yaml
 from tests.support.trainer_launch import TINY, launch_gang, run_trainer
 from trainer.data import MultiDatasetDM
 from trainer.data.config import CONFIG_DIR, load_dataset_config
-from trainer.plots import plot_run
+from trainer.plots import plot_run, read_steps
 
 TINY_YAML = CONFIG_DIR / "synthetic_tiny.yaml"
 
@@ -93,7 +93,11 @@ def test_pretrained_frozen_core_run_keeps_source_core_bit_identical(tmp_path, ti
     readouts = [k for k in source if k.startswith("model.readouts.")]
     assert any(not torch.equal(tuned[k], source[k]) for k in readouts)
     plots = plot_run(tmp_path / "frozen")  # a real checkpoint: curves + true vs learned RFs
-    assert sorted(p.name for p in plots) == ["curves.png", "rf_tiny_back.png", "rf_tiny_gabor.png"]
+    assert sorted(p.name for p in plots) == [
+        "curves.png", "rf_tiny_back.png", "rf_tiny_gabor.png", "steps.png"
+    ]  # fmt: skip
+    losses = [r for r in read_steps(tmp_path / "frozen") if "train_loss_step" in r]
+    assert len(losses) >= 3  # per-step points within the run, not one per epoch
 
 
 @pytest.mark.slow

@@ -21,6 +21,9 @@ from typing import Any, TextIO
 RESULT_LINE_PREFIX = "COREJOB_RESULT "
 OVERALL_KEY = "val_bps_overall"
 SESSION_KEY_PREFIX = "val_bps/"
+# Added to a result by the backend that ran it when its processes outnumbered the cores
+# (each step slower, a time budget buys fewer steps): the number is not comparable.
+CPU_OVERSUBSCRIBED = "cpu_oversubscribed"
 
 
 def _finite(value: Any) -> float | None:

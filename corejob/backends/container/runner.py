@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from corejob.backends.core_ledger import core_capacity
 from corejob.backends.local.policy import exit_code_of
 from corejob.backends.local.processes import die_with_parent
 from corejob.backends.local.replicas import (
@@ -195,7 +196,7 @@ class ContainerRunner:
             job,
             master_addr=f"{job['metadata']['name']}-master-0",
             master_port=master_container_port(job),
-            cpu_count=os.cpu_count() or 1,
+            cpu_count=core_capacity(),
             host_environ=os.environ,
         )
         self.containers = [plan.pod_name for plan in plans]

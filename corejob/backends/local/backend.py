@@ -37,7 +37,7 @@ from corejob.backends.local.supervisor import failure_message, termination_grace
 from corejob.errors import CorejobError, JobNotFoundError, UnavailableError, UsageError
 from corejob.job.flavors import DEFAULT_FLAVOR
 from corejob.job.state import summarize
-from trainer.contract.result import parse_result_line
+from trainer.contract.result import CPU_OVERSUBSCRIBED, parse_result_line
 
 LAUNCH_TIMEOUT_S = 30.0
 FOLLOW_POLL_S = 0.5
@@ -286,6 +286,9 @@ class LocalBackend:
             return None
         with open(path, errors="replace") as handle:
             result = parse_result_line(handle)
+        cpu = (self.store.read_supervisor(name) or {}).get("cpu") or {}
+        if result is not None and cpu.get("oversubscribed"):
+            result = {**result, CPU_OVERSUBSCRIBED: True}
         if result is not None and summarize(job).state.finished:
             self._record_result(job, result)
         return result
@@ -352,7 +355,8 @@ class LocalBackend:
         record = self.store.read_supervisor(name)
         if record is None:
             return ["the local supervisor has not started yet"]
-        reasons = []
+        queued = (record.get("cpu") or {}).get("queued")
+        reasons = [queued] if queued else []
         for rid, entry in sorted((record.get("replicas") or {}).items()):
             phase, code = entry.get("phase"), entry.get("exit_code")
             if phase == "Pending" and entry.get("restarts"):

@@ -35,6 +35,7 @@ from trainer.contract.exit_codes import is_retryable
 
 KIND = "PyTorchJob"
 PENDING, RUNNING, SUCCEEDED, FAILED = "Pending", "Running", "Succeeded", "Failed"
+CREATED = "Created"  # the job condition while it waits (created, nothing started)
 # A replica stopped by the clean-up after the job finished: the operator deletes its pod,
 # so it is counted nowhere.
 DELETED = "Deleted"

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from corejob.backends.core_ledger import core_capacity
 from corejob.backends.local.policy import exit_code_of
 from corejob.backends.local.replicas import ReplicaPlan, mount_table, process_spec, replica_plans
 from corejob.backends.local.store import process_alive, process_start_time
@@ -229,7 +230,7 @@ class ProcessRunner:
             job,
             master_addr="127.0.0.1",
             master_port=free_port(),
-            cpu_count=os.cpu_count() or 1,
+            cpu_count=core_capacity(),
             host_environ=os.environ,
         )
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from corejob.backends.core_ledger import threads_per_process
 from corejob.backends.local.operator_env import (
     DEFAULT_PORT,
     PORT_NAME,
@@ -155,8 +156,9 @@ def replica_plans(
     roles = replica_specs_of(job)
     total = sum(replica_count(spec) for _, spec in roles)
     nproc = nproc_per_node(job)
-    # All replicas share this machine, so the pods' CPU requests do not apply here.
-    threads = str(max(1, cpu_count // max(1, total * nproc[1])))
+    # All replicas share this machine, so the pods' CPU requests do not apply here: the job's
+    # processes split the cores the core ledger gives it (all of them; it runs alone there).
+    threads = str(threads_per_process(total * nproc[1], cpu_count))
     plans = []
     for role, spec in roles:
         for index in range(replica_count(spec)):

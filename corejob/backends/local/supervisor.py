@@ -30,9 +30,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from corejob.backends.core_ledger import CoreLedger, cores_needed
 from corejob.backends.local.log_index import LogSampler
 from corejob.backends.local.operator_env import JobSpecError
 from corejob.backends.local.policy import (
+    CREATED,
     DELETED,
     FAILED,
     RUNNING,
@@ -44,7 +46,7 @@ from corejob.backends.local.policy import (
     set_condition,
 )
 from corejob.backends.local.processes import ProcessRunner, start_watchdog
-from corejob.backends.local.replicas import ReplicaPlan
+from corejob.backends.local.replicas import ReplicaPlan, total_processes
 from corejob.backends.local.store import JobStore, StoreWriteError, process_start_time
 from corejob.job.flavors.replicas import master_pod_spec
 
@@ -92,7 +94,14 @@ def termination_grace_s(job: dict[str, Any]) -> float:
 class Supervisor:
     """Runs one job to completion (or cancellation), keeping ``job.json`` current."""
 
-    def __init__(self, store: JobStore, name: str, runner: Runner, poll_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        name: str,
+        runner: Runner,
+        poll_s: float = 0.2,
+        ledger: CoreLedger | None = None,
+    ) -> None:
         self.store = store
         self.name = name
         self.runner = runner
@@ -101,6 +110,8 @@ class Supervisor:
         self.handles: dict[str, Handle] = {}
         self.cleaned_up: set[str] = set()
         self.log_sampler = LogSampler()
+        self.ledger = ledger
+        self.cpu: dict[str, Any] = {}
 
     def run(self, ready: Callable[[], None] | None = None) -> int:
         """Run the job to its end; ``ready`` is called once this supervisor is on record."""
@@ -120,12 +131,49 @@ class Supervisor:
                 status = set_condition(job.get("status") or {}, FAILED, str(error), timestamp())
                 self.store.write_job(self.name, {**job, "status": status})
                 return 2
-            self._loop(job, plans)
+            if self._wait_for_cores(job):
+                self._loop(job, plans)
         finally:
             self._kill_remaining()
             self.runner.close()
+            if self.ledger is not None:
+                self.ledger.release(self.name)
             self.log_sampler.sample(self.store.log_paths(self.name), time.time(), force=True)
         return 0
+
+    def _wait_for_cores(self, job: dict[str, Any]) -> bool:
+        """Queue until the core ledger gives this job its cores (False: cancelled meanwhile).
+
+        While queued the job shows ``Created`` with the reason (which jobs hold the cores);
+        a job with more processes than the machine has cores runs alone, marked
+        ``oversubscribed`` so its results are flagged."""
+        if self.ledger is None:
+            return True
+        processes = total_processes(job)
+        need = cores_needed(processes, self.ledger.capacity)
+        self.cpu = {
+            "cores": need,
+            "capacity": self.ledger.capacity,
+            "oversubscribed": processes > self.ledger.capacity,
+        }
+        queued_at = time.monotonic()
+
+        def on_wait(message: str) -> None:
+            say(message)
+            self.cpu["queued"] = message
+            self._record({})
+            status = set_condition(
+                job.get("status") or {}, CREATED, message, timestamp(), reason="QueuedForCPU"
+            )
+            self.store.write_job(self.name, {**job, "status": status})
+
+        admitted = self.ledger.acquire(self.name, need, lambda: self.cancelled, on_wait)
+        self.cpu.pop("queued", None)
+        self.cpu["queued_s"] = round(time.monotonic() - queued_at, 1)
+        if self.cpu["oversubscribed"]:
+            say(f"oversubscribed: {processes} processes on {self.ledger.capacity} cores")
+        self._record({})
+        return admitted
 
     def _kill_remaining(self) -> None:
         """After a crash of this loop no replica may outlive its supervisor."""
@@ -256,6 +304,7 @@ class Supervisor:
                 "start_time": process_start_time(os.getpid()),
                 "runner": self.runner.name,
                 "replicas": replicas,
+                "cpu": self.cpu,
             },
         )
 
@@ -371,7 +420,8 @@ def main(argv: list[str] | None = None) -> int:
         start_watchdog(lambda: _reconcile_with_backend(args))
 
     try:
-        return Supervisor(store, args.name, _make_runner(args, store)).run(ready)
+        runner = _make_runner(args, store)
+        return Supervisor(store, args.name, runner, ledger=CoreLedger(args.runs_dir)).run(ready)
     except Exception as error:
         with contextlib.suppress(Exception):
             traceback.print_exc()
