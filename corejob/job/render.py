@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from corejob.job.kubeflow import JOB_KIND, TRAINJOB_KIND
+from corejob.job.kubeflow import JOB_KIND, TRAINING_RUNTIME_KIND, TRAINJOB_KIND
 
 CHART_DIR_ENV = "COREJOB_CHART_DIR"
 DEFAULT_RELEASE_NAME = "corejob"
@@ -29,6 +29,8 @@ DEFAULT_RELEASE_NAME = "corejob"
 # the chart's own message after it is what the user needs.
 _EXECUTION_ERROR = re.compile(r"^.*?execution error at \([^)]*\):\s*")
 JOB_KINDS = (JOB_KIND, TRAINJOB_KIND)
+#: The TrainingRuntime a TrainJob brings along (JSON of the chart's object).
+RUNTIME_ANNOTATION = "corejob.dev/training-runtime"
 _SCHEMA_HEADER = "values don't meet the specifications of the schema(s)"
 
 
@@ -125,9 +127,17 @@ def render_job(
 
     ``metadata.namespace`` is set only when ``namespace`` is given (the chart leaves it
     to the client, as ``helm install`` does). Hook objects (``helm test`` pods) are not
-    part of the job and are ignored.
+    part of the job and are ignored. A TrainingRuntime the chart rendered for a TrainJob
+    (``trainJob.runtime.create``) travels inside it, as the annotation
+    :data:`RUNTIME_ANNOTATION`: every path a job takes (submit, sweep, rerun, the local
+    ledger) then carries it, and the Kubernetes backend creates it first.
     """
-    return render_objects(values, release_name, namespace)[0]
+    job, *companions = render_objects(values, release_name, namespace)
+    runtimes = [obj for obj in companions if obj.get("kind") == TRAINING_RUNTIME_KIND]
+    if runtimes:
+        annotations = job.setdefault("metadata", {}).setdefault("annotations", {})
+        annotations[RUNTIME_ANNOTATION] = json.dumps(runtimes[0], separators=(",", ":"))
+    return job
 
 
 def render_objects(

@@ -88,6 +88,7 @@ def test_controller_role_is_least_privilege(base_objects: list[dict[str, Any]]) 
         )
         for v in ("create", "get", "list", "watch", "delete", "patch")
     }
+    jobs |= {("trainer.kubeflow.org", "trainingruntimes", v) for v in ("create", "delete", "patch")}
     reads = {("", r, v) for r in ("pods", "events") for v in ("get", "list", "watch")}
     new_events = {("events.k8s.io", "events", v) for v in ("get", "list", "watch")}
     assert granted == jobs | reads | new_events | {("", "pods/log", "get")}

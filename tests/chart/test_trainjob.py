@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from corejob.job.flavors.replicas import replica_specs
-from corejob.job.render import RenderError, render_objects
+from corejob.job.flavors.trainjob_rules import carried_runtime
+from corejob.job.render import RenderError, render_job, render_objects
 from corejob.job.validation import validate_job
 from tests.chart.conftest import render, values
 
@@ -101,6 +102,13 @@ def test_the_chart_rendered_runtime_has_the_whole_pod_template() -> None:
     assert rule["onExitCodes"]["values"] == list(range(1, 128))
     failure = runtime["spec"]["template"]["spec"]["failurePolicy"]
     assert failure["maxRestarts"] == 3 and failure["rules"][0]["action"] == "FailJobSet"
+    # what the controller submits: the TrainJob carrying that runtime, checked with it
+    carried = render_job(values(apiFlavor="trainjob", workers=2, priorityClassName="research",
+                                trainJob={"runtime": {"create": True}}))  # fmt: skip
+    assert carried_runtime(carried) == runtime and validate_job(carried) == []
+    broken = copy.deepcopy(carried)
+    broken["spec"]["runtimeRef"]["name"] = "other"
+    assert any("must name the carried TrainingRuntime" in p for p in validate_job(broken))
 
 
 @pytest.mark.parametrize(

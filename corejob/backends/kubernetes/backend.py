@@ -22,6 +22,9 @@ from corejob.backends.kubernetes.api import KubeApi, not_installed_message
 from corejob.backends.kubernetes.config import load_target
 from corejob.backends.kubernetes.explain import explain_pending
 from corejob.backends.kubernetes.job_kinds import (
+    adopt_runtime,
+    create_runtime,
+    delete_runtime,
     is_worker_pod,
     served_flavors,
     trainjob_pod_rank,
@@ -36,6 +39,7 @@ from corejob.errors import (
     UsageError,
 )
 from corejob.job.flavors import FLAVORS, PYTORCHJOB, TRAINJOB, Flavor, choose_flavor, flavor_of
+from corejob.job.flavors.trainjob_rules import carried_runtime
 from corejob.job.kubeflow import JOB_NAME_LABEL, REPLICA_INDEX_LABEL, REPLICA_TYPE_LABEL
 from corejob.job.state import LABEL_CONFIG_HASH, summarize
 from trainer.contract.result import parse_result_line
@@ -130,8 +134,14 @@ class KubernetesBackend:
         api = self.api.for_flavor(flavor_of(job))
         existing = api.get_job(name)
         if existing is None:
+            runtime = carried_runtime(job)
+            if runtime:
+                create_runtime(api, runtime)
             try:
-                return SubmitOutcome(name, True, summarize(api.create_job(job)))
+                created = api.create_job(job)
+                if runtime:
+                    adopt_runtime(api, runtime["metadata"]["name"], created)
+                return SubmitOutcome(name, True, summarize(created))
             except ConflictError:
                 existing = api.get_job(name)  # created concurrently, or a real clash
                 if existing is None:
@@ -154,7 +164,12 @@ class KubernetesBackend:
         return [job for items in listings for job in items]
 
     def cancel(self, name: str) -> bool:
-        return any(self._each_api(lambda api: api.delete_job(name)))
+        """Delete the job (its pods go with it) and the TrainingRuntime it brought, if any."""
+        runtime = carried_runtime(self._find(name) or {})
+        deleted = any(self._each_api(lambda api: api.delete_job(name)))
+        if runtime:
+            delete_runtime(self.api.for_flavor(TRAINJOB), runtime["metadata"]["name"])
+        return deleted
 
     def logs(
         self,

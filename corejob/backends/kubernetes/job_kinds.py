@@ -11,11 +11,12 @@ PyTorchJob, node i+1 ``worker-i``, so ``--replica`` reads the same for both. Pur
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 from corejob.backends.kubernetes.api import KubeApi
-from corejob.errors import JobNotFoundError, UsageError
+from corejob.errors import ConflictError, JobNotFoundError, UsageError
 from corejob.job import kubeflow as kf
 from corejob.job.flavors import FLAVORS, TRAINJOB, Flavor
 
@@ -91,3 +92,59 @@ def flavor_named(name: str | None) -> Flavor | None:
 
 def is_trainjob(flavor: Flavor) -> bool:
     return flavor is TRAINJOB
+
+
+# --- the TrainingRuntime a TrainJob brings along (trainJob.runtime.create) ------------------
+
+RUNTIMES = f"{kf.TRAINING_RUNTIME_PLURAL}.{TRAINJOB.group}"
+
+
+def _runtimes(api: KubeApi, method: str, *args: Any, **kwargs: Any) -> Any:
+    function = getattr(api.custom, method)
+    return function(TRAINJOB.group, TRAINJOB.version, api.namespace,
+                    kf.TRAINING_RUNTIME_PLURAL, *args, _request_timeout=30, **kwargs)  # fmt: skip
+
+
+def create_runtime(api: KubeApi, runtime: dict[str, Any]) -> None:
+    """Create the job's TrainingRuntime before the job (Trainer's webhook requires it); one
+    left from an earlier submit of the same job (same name: same config) is reused."""
+    name = runtime["metadata"]["name"]
+    with contextlib.suppress(ConflictError):
+        api.call(
+            "create",
+            RUNTIMES,
+            name,
+            lambda: _runtimes(api, "create_namespaced_custom_object", runtime),
+        )
+
+
+def adopt_runtime(api: KubeApi, runtime_name: str, job: dict[str, Any]) -> None:
+    """Make the TrainJob the runtime's owner: deleting the job garbage-collects it."""
+    owner = {
+        "apiVersion": TRAINJOB.api_version,
+        "kind": TRAINJOB.kind,
+        "name": job["metadata"]["name"],
+        "uid": job["metadata"].get("uid", ""),
+        "blockOwnerDeletion": False,
+    }
+    if not owner["uid"]:
+        return
+    patch = {"metadata": {"ownerReferences": [owner]}}
+    api.call(
+        "patch",
+        RUNTIMES,
+        runtime_name,
+        lambda: _runtimes(api, "patch_namespaced_custom_object", runtime_name, patch),
+    )
+
+
+def delete_runtime(api: KubeApi, runtime_name: str) -> None:
+    """Delete it at once too: clusters without a garbage collector (or a job created before
+    adoption) would otherwise keep it."""
+    with contextlib.suppress(JobNotFoundError):
+        api.call(
+            "delete",
+            RUNTIMES,
+            runtime_name,
+            lambda: _runtimes(api, "delete_namespaced_custom_object", runtime_name),
+        )

@@ -9,6 +9,7 @@ corejob's own limit of 50 leaves room for ``-node-<i>-<j>`` pod hostnames), no r
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from corejob.job import kubeflow as kf
@@ -91,5 +92,35 @@ def validate_trainer_object(obj: dict[str, Any]) -> list[str]:
     problems += _name_problems(metadata.get("name"))
     problems += _label_problems("metadata.labels", metadata.get("labels"))
     if kind == kf.TRAINJOB_KIND:
-        return problems + trainjob_problems(obj)
+        return problems + trainjob_problems(obj) + carried_runtime_problems(obj)
     return problems + runtime_problems(obj)
+
+
+def carried_runtime(job: dict[str, Any]) -> dict[str, Any] | None:
+    """The TrainingRuntime a TrainJob carries (``corejob.dev/training-runtime``), if any."""
+    from corejob.job.render import RUNTIME_ANNOTATION
+
+    text = ((job.get("metadata") or {}).get("annotations") or {}).get(RUNTIME_ANNOTATION)
+    if text is None:
+        return None
+    try:
+        runtime = json.loads(text)
+    except ValueError:
+        return {}
+    return runtime if isinstance(runtime, dict) else {}
+
+
+def carried_runtime_problems(job: dict[str, Any]) -> list[str]:
+    """The carried runtime must be a valid TrainingRuntime and the one the job references."""
+    runtime = carried_runtime(job)
+    if runtime is None:
+        return []
+    where = "metadata.annotations[corejob.dev/training-runtime]"
+    if runtime.get("kind") != kf.TRAINING_RUNTIME_KIND:
+        return [f"{where}: must be a TrainingRuntime object in JSON"]
+    problems = [f"{where}: {p}" for p in validate_trainer_object(runtime)]
+    ref = (job.get("spec") or {}).get("runtimeRef") or {}
+    name = (runtime.get("metadata") or {}).get("name")
+    if (ref.get("kind"), ref.get("name")) != (kf.TRAINING_RUNTIME_KIND, name):
+        problems.append(f"spec.runtimeRef: must name the carried TrainingRuntime {name!r}")
+    return problems

@@ -107,3 +107,24 @@ def test_a_sweep_of_trainjobs_runs_to_completion(cluster):
     for job in jobs:
         trainer.set_status(job["metadata"]["name"], "Complete")
     assert sweep.join() == ExitCode.OK
+
+
+def test_a_trainjob_with_its_own_runtime_creates_owns_and_deletes_it(cluster, corejob):
+    own_runtime = ("--set", "apiFlavor=trainjob", "--set", "trainJob.runtime.create=true")
+    name = submit(corejob, *own_runtime)
+    trainer = TrainerController(cluster)
+    path = f"/apis/trainer.kubeflow.org/v1alpha1/namespaces/team-a/trainingruntimes/{name}"
+    code, runtime = trainer.request("GET", path)
+    assert code == 200, runtime
+    assert runtime["spec"]["mlPolicy"] == {"numNodes": 2, "torch": {}}
+    (owner,) = runtime["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"]) == ("TrainJob", name)
+    assert owner["uid"] == trainer.trainjob(name)["metadata"]["uid"]
+    creates = [r.resource.plural for r in cluster.controller_requests() if r.method.value == "POST"]
+    assert creates == ["trainingruntimes", "trainjobs"]  # the runtime first: the webhook wants it
+
+    again = corejob("submit", "-m", "res_small", "-d", "synthetic_tiny", "--workers", "1",
+                    *own_runtime)  # fmt: skip
+    assert again.code == 0 and f"job {name} already exists" in again.out  # same config: found
+    assert corejob("cancel", name).code == 0
+    assert trainer.request("GET", path)[0] == 404
