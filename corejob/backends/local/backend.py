@@ -98,7 +98,10 @@ class LocalBackend:
         record["metadata"].setdefault("namespace", "local")
         record["metadata"]["creationTimestamp"] = now
         record["metadata"]["uid"] = str(uuid.uuid4())
-        record["status"] = set_condition({}, "Created", f"PyTorchJob {name} is created.", now)
+        kind = str(job.get("kind") or "PyTorchJob")
+        record["status"] = set_condition(
+            {}, "Created", f"{kind} {name} is created.", now, job_kind=kind
+        )
         return record
 
     def _supervisor_command(self, name: str) -> list[str]:

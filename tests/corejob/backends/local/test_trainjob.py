@@ -75,6 +75,7 @@ def test_one_plus_one_node_trainjob_trains_to_succeeded(tmp_path: Path):
 
     summary = wait_until(finished, 150.0, "the TrainJob to finish", interval=0.5)
     assert summary.state is JobState.SUCCEEDED, summary.message
+    assert (summary.reason, summary.kind) == ("TrainJobSucceeded", "TrainJob")
     assert backend.result("tj")["world_size"] == 2
     worker_log = "\n".join(backend.logs("tj", replica="worker-0"))
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in worker_log
