@@ -65,6 +65,12 @@ def test_status_logs_results_and_cancel_of_a_trainjob(cluster, corejob):
     header, row = corejob("status").out.splitlines()[:2]
     assert header.split()[:5] == ["JOB", "MODEL", "DATASET", "STATE", "KIND"]
     assert row.split()[:5] == [name, "res_small", "synthetic_tiny", "Running", "TrainJob"]
+    (record,) = json.loads(corejob("status", name, "-o", "json").out)
+    assert (record["kind"], record["state"], record["replicas"]["node"]["active"]) == (
+        "TrainJob",
+        "Running",
+        1,
+    )
     assert corejob("logs", name).out.splitlines()[0] == "rank 0 says hi"
     assert corejob("logs", name, "--replica", "worker-0").out.splitlines() == ["rank 1 says hi"]
     every = corejob("logs", name, "--all").out
