@@ -113,19 +113,31 @@ class KubernetesBackend:
 
     def _each_api(self, read: Any) -> list[Any]:
         """``read(api)`` for every served flavour; a flavour without a CRD is skipped unless
-        neither has one (then the error names both)."""
+        neither has one (then the error names both), and so is the other flavour when the
+        user may not read it (a Role from before TrainJobs): only this backend's must be."""
         answers, missing = [], []
-        for api in self._apis():
+        for index, api in enumerate(self._apis()):
             try:
                 answers.append(read(api))
             except NotInstalledError:
                 missing.append(api.flavor)
+            except ForbiddenError:
+                if index == 0:
+                    raise
         if len(missing) == len(FLAVORS):
             raise NotInstalledError(not_installed_message(missing))
         return answers
 
     def _find(self, name: str) -> Job | None:
-        return next((job for job in self._each_api(lambda api: api.get_job(name)) if job), None)
+        """The job in whichever API has it, asking the other only when the first has not."""
+        found: list[Job] = []
+
+        def get_until_found(api: KubeApi) -> None:
+            if not found and (job := api.get_job(name)) is not None:
+                found.append(job)
+
+        self._each_api(get_until_found)
+        return found[0] if found else None
 
     # --- the Backend protocol -------------------------------------------------------------
 

@@ -134,3 +134,14 @@ def test_a_trainjob_with_its_own_runtime_creates_owns_and_deletes_it(cluster, co
     assert again.code == 0 and f"job {name} already exists" in again.out  # same config: found
     assert corejob("cancel", name).code == 0
     assert trainer.request("GET", path)[0] == 404
+
+
+def test_a_role_without_trainjobs_still_reads_its_pytorchjobs(cluster, corejob):
+    """A namespace set up before TrainJobs: the Role grants pytorchjobs only."""
+    name = submit(corejob)
+    trainjobs = r"/apis/trainer\.kubeflow\.org/v1alpha1/namespaces/team-a/trainjobs"
+    cluster.emulator.inject_fault("GET", trainjobs, 403, "trainjobs is forbidden", times=99)
+    status = corejob("status")
+    assert status.code == 0, status.err
+    assert status.out.splitlines()[1].split()[0] == name
+    assert corejob("status", name).code == 0 and corejob("cancel", name).code == 0
