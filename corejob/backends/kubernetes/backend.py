@@ -107,9 +107,8 @@ class KubernetesBackend:
     def _apis(self) -> list[KubeApi]:
         """One API per job flavour, this backend's own first."""
         first = self.flavor or PYTORCHJOB
-        return [
-            self.api.for_flavor(f) for f in (first, TRAINJOB if first is PYTORCHJOB else PYTORCHJOB)
-        ]
+        others = [flavor for flavor in FLAVORS.values() if flavor is not first]
+        return [self.api.for_flavor(flavor) for flavor in (first, *others)]
 
     def _each_api(self, read: Any) -> list[Any]:
         """``read(api)`` for every served flavour; a flavour without a CRD is skipped unless
