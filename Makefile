@@ -136,6 +136,7 @@ image-test: $(STAMP) ci-system-deps ## hadolint, build, run (help, 2-pod DDP, SI
 
 system-deps: ## apt-get install podman, buildah, runc, debootstrap, ... (idempotent, quick when present)
 	image/ci-system-deps.sh
+	tests/infra/kube-server/install-deps.sh  # etcd, helm, kubectl; builds kube-apiserver once
 
 ci-system-deps: system-deps
 

@@ -36,7 +36,13 @@ from corejob.errors import (
 )
 from corejob.job.spec import JobRequest, build_job, lint_job
 from corejob.job.state import LABEL_SWEEP, JobState, summarize
-from corejob.job.values import ValueSources, default_value_files, values_from_sources
+from corejob.job.values import (
+    ValueSources,
+    backend_defaults,
+    default_value_files,
+    merge_values,
+    values_from_sources,
+)
 from corejob.results.job_report import (
     failure_facts,
     failure_lines,
@@ -124,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--max-parallel", type=int, default=2, help="jobs running at once")
     sweep.add_argument("--retries", type=int, default=1, help="retries of retryable failures")
     sweep.add_argument("--name", help="sweep id (default: derived from the grid)")
+    sweep.add_argument("--deletion-timeout", default="10m",
+                       help="a retry waits this long for the failed job's deletion")  # fmt: skip
     sweep.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
 
     status = commands("status", parents=[common], help="table of jobs")
@@ -176,10 +184,15 @@ def select_backend(args: argparse.Namespace) -> Backend:
 
 
 def job_request(
-    args: argparse.Namespace, model: str, dataset: str, sweep: str | None = None
+    args: argparse.Namespace,
+    model: str,
+    dataset: str,
+    sweep: str | None = None,
+    backend: str | None = None,
 ) -> JobRequest:
-    return JobRequest(model, dataset, args.workers, args.gpus, args.image, sweep,
-                      values_from_sources(value_sources(args)))  # fmt: skip
+    """What the user asked for; ``backend`` adds its implied values below theirs."""
+    values = merge_values(backend_defaults(backend), values_from_sources(value_sources(args)))
+    return JobRequest(model, dataset, args.workers, args.gpus, args.image, sweep, values)
 
 
 def with_flavor(request: JobRequest, backend: Backend) -> JobRequest:
@@ -206,7 +219,8 @@ def print_yaml(jobs: list[dict[str, Any]]) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    print_yaml([build_job(job_request(args, args.model, args.dataset), args.namespace)])
+    request = job_request(args, args.model, args.dataset, backend=args.backend)
+    print_yaml([build_job(request, args.namespace)])
     return ExitCode.OK
 
 
@@ -223,7 +237,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     and created again (resuming from its checkpoints), unless --no-rerun."""
     pending_timeout = duration_arg(args.pending_timeout, "--pending-timeout")
     backend = select_backend(args)
-    request = with_flavor(job_request(args, args.model, args.dataset), backend)
+    request = with_flavor(
+        job_request(args, args.model, args.dataset, backend=backend.name), backend
+    )
     job = build_job(request, backend.namespace)
     if args.dry_run:
         print_yaml([job])
@@ -258,15 +274,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     key = [*value_sources(args).key(), f"w={args.workers}", f"g={args.gpus}", f"i={args.image}"]
     sweep = args.name or sweep_id(models, datasets, key)
     backend = select_backend(args)
-    jobs = {cell: build_job(with_flavor(job_request(args, cell.model, cell.dataset, sweep),
-                                        backend), backend.namespace)
-            for cell in grid(models, datasets)}  # fmt: skip
+    requests = {cell: with_flavor(job_request(args, cell.model, cell.dataset, sweep, backend.name),
+                                  backend)
+                for cell in grid(models, datasets)}  # fmt: skip
+    jobs = {cell: build_job(request, backend.namespace) for cell, request in requests.items()}
     if args.dry_run:
         print_yaml(list(jobs.values()))
         return ExitCode.OK
     lint(backend, next(iter(jobs.values())))
     print(f"sweep {sweep}: {len(jobs)} jobs, at most {args.max_parallel} at once", file=sys.stderr)
     run = SweepRun(sweep, jobs, args.max_parallel, args.retries)
+    run.deletion_timeout_s = duration_arg(args.deletion_timeout, "--deletion-timeout") or 0.0
     progress = sweep_progress(run, backend, args.poll)  # per-cell lines as records appear
     views = run_sweep(run, backend, poll_s=args.poll, on_progress=progress)
     print(format_rows(sweep_rows(views)))
@@ -295,7 +313,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         return ExitCode.OK
     results, progress = status_inputs(backend, jobs)
     summaries = [summarize(job) for job in jobs]
-    why = {s.name: backend.explain(s.name) for s in summaries if s.state in PENDING_STATES}
+    held = (*PENDING_STATES, JobState.SUSPENDED)
+    why = {s.name: backend.explain(s.name) for s in summaries if s.state in held}
     failures = {
         s.name: failure_facts(backend, s.name) for s in summaries if s.state == JobState.FAILED
     }
@@ -318,6 +337,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print(f"  {summary.name}: failed: {summary.reason}: {summary.message}")
                 for line in failure_lines(summary.name, failures[summary.name]):
                     print(line)
+            elif summary.state == JobState.DELETING:
+                print(f"  {summary.name}: {summary.message} (its pods are still terminating)")
     stuck = [s.name for s in summaries if is_stuck(s, timeout)]
     if stuck:
         raise PendingTimeoutError(f"pending longer than {args.pending_timeout}: {', '.join(stuck)}")

@@ -17,7 +17,6 @@ from corejob.job.flavors.replicas import master_pod_spec
 from corejob.job.spec import runs_volume
 from corejob.job.state import LABEL_CONFIG_HASH, JobState, summarize
 from corejob.results.status_table import is_stuck
-from corejob.sweep.runner import wait_until_gone
 
 
 def rerun_failed(backend: Backend, job: dict[str, Any], outcome: SubmitOutcome) -> SubmitOutcome:
@@ -37,8 +36,7 @@ def rerun_failed(backend: Backend, job: dict[str, Any], outcome: SubmitOutcome) 
     print(f"job {outcome.name} had failed ({failed.message or failed.reason}); "
           f"running it again ({how})")  # fmt: skip
     backend.cancel(outcome.name)
-    wait_until_gone(backend, outcome.name)
-    return backend.submit(job)
+    return backend.submit(job)  # waits while a cluster still deletes the old one
 
 
 def keeps_runs(backend: Backend, job: dict[str, Any]) -> bool:

@@ -7,6 +7,9 @@ import pytest
 
 from tests.support.trainer_launch import run_trainer
 
+# The real Kubernetes API server fixtures (real_cluster, real_namespace) for every test.
+pytest_plugins = ["tests.support.kube_real"]
+
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
 

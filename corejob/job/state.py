@@ -31,6 +31,9 @@ class JobState(StrEnum):
     SUSPENDED = "Suspended"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+    # Not an operator condition: the object has a deletionTimestamp and lingers until its
+    # pods are gone (foreground deletion, the pods' grace period); its name is not free yet.
+    DELETING = "Deleting"
 
     @property
     def finished(self) -> bool:
@@ -125,6 +128,10 @@ def summarize(job: dict[str, Any]) -> JobSummary:
     kind = str(job.get("kind") or "PyTorchJob")
     if kind == "TrainJob" and not status.get("replicaStatuses"):  # not a local backend's
         state, reason, message = _trainjob_state(status, (state, reason, message))
+    if metadata.get("deletionTimestamp"):
+        was = f"; it was {state.value}" if state != JobState.UNKNOWN else ""
+        state, reason = JobState.DELETING, "Deleting"
+        message = f"being deleted since {metadata['deletionTimestamp']}{was}"
     return JobSummary(
         name=metadata.get("name", ""),
         model=labels.get(LABEL_MODEL, ""),

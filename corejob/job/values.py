@@ -24,6 +24,21 @@ from corejob.errors import UsageError
 Values = dict[str, Any]
 DEFAULTS_ENV = "COREJOB_VALUES"
 PROJECT_DEFAULTS = Path(".corejob") / "values.yaml"
+# The claim local and container jobs share for /data (a directory under the runs dir).
+LOCAL_DATA_CLAIM = "corejob-data"
+
+
+def backend_defaults(backend: str | None) -> Values:
+    """Values a backend implies, below every source the user gives (files, --set).
+
+    Local and container jobs mount one shared data claim instead of the chart's per-job
+    emptyDir, so the synthetic sessions are generated once per machine, not once per job
+    (the generator writes each session atomically, so concurrent jobs may race safely). On
+    a cluster nothing is implied: the site's values say which claim holds the data.
+    """
+    if backend in ("local", "container"):
+        return {"data": {"existingClaim": LOCAL_DATA_CLAIM}}
+    return {}
 
 
 def default_value_files(env: Mapping[str, str], cwd: Path) -> tuple[str, ...]:

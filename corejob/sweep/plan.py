@@ -40,11 +40,13 @@ class CellView:
     retryable: bool = False  # only meaningful when state is FAILED
     attempts: int = 0  # submissions made by this run
     failed_at_start: bool = False  # it was already Failed when this run began
+    resubmit: bool = False  # a retry deleted its job: create it again once it is gone
+    blocked: str = ""  # why its last create was refused for now (an exceeded quota)
 
 
 class ActionKind(StrEnum):
     SUBMIT = "submit"  # create the missing job
-    RETRY = "retry"  # delete the failed job, then create it again
+    RETRY = "retry"  # delete the failed job; a SUBMIT follows once it is gone
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,9 @@ class Plan:
     done: bool
 
 
-ACTIVE = (JobState.UNKNOWN, JobState.CREATED, JobState.RUNNING, JobState.RESTARTING)
+# A job being deleted still holds its slot: its pods run until their grace period ends.
+ACTIVE = (JobState.UNKNOWN, JobState.CREATED, JobState.RUNNING, JobState.RESTARTING,
+          JobState.DELETING)  # fmt: skip
 
 
 def sweep_id(models: list[str], datasets: list[str], overrides: list[str]) -> str:
@@ -86,8 +90,9 @@ def failure_retryable(reason: str, message: str, exit_codes: list[int]) -> bool:
 
 def _wants_submission(view: CellView, retries: int) -> ActionKind | None:
     if view.state is None:
-        # Missing: new, or deleted by someone after we submitted it (then leave it alone).
-        return ActionKind.SUBMIT if view.attempts == 0 else None
+        # Missing: new, deleted by our retry (create again), or deleted by someone after we
+        # submitted it (then leave it alone).
+        return ActionKind.SUBMIT if view.attempts == 0 or view.resubmit else None
     if view.state != JobState.FAILED:
         return None
     if view.failed_at_start and view.attempts == 0:
@@ -121,13 +126,13 @@ def split_list(text: str) -> list[str]:
 
 
 PROGRESS_ORDER = ("queued", "submitted", "created", "running", "restarting", "suspended",
-                  "succeeded", "failed", "cancelled")  # fmt: skip
+                  "deleting", "succeeded", "failed", "cancelled")  # fmt: skip
 
 
 def progress_label(view: CellView) -> str:
     """What a user calls the cell's situation (queued: not submitted yet by this run)."""
     if view.state is None:
-        return "queued" if view.attempts == 0 else "cancelled"
+        return "queued" if view.attempts == 0 or view.resubmit else "cancelled"
     if view.state == JobState.UNKNOWN:
         return "submitted"  # no operator condition yet
     return view.state.value.lower()

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from corejob.backends.base import Backend
-from corejob.errors import CorejobError, JobFailedError
+from corejob.errors import CorejobError, QuotaExceededError
 from corejob.job.state import LABEL_SWEEP, JobState, state_from_conditions, summarize
 from corejob.sweep.plan import ActionKind, Cell, CellView, failure_retryable, outcome_counts, plan
 
 Job = dict[str, Any]
-DELETE_WAIT_S = 120
+# How long a retry waits for its failed job's deletion before that cell is given up (the
+# other cells go on): a user's --deletion-timeout, else this.
+DELETION_TIMEOUT_S = 600.0
 # A job we created but the watch has not shown after this long is asked for directly:
 # if it is gone (deleted before the watch saw it), the cell is over, not "in flight".
 UNSEEN_GRACE_S = 30.0
@@ -43,6 +45,11 @@ class SweepRun:
     replaced_uids: set[str] = field(default_factory=set)
     retryable_by_uid: dict[str, bool] = field(default_factory=dict)  # pods listed once per job
     submitted_at: dict[str, float] = field(default_factory=dict)  # name -> time.monotonic()
+    deletion_timeout_s: float = DELETION_TIMEOUT_S
+    # Cells whose failed job a retry deleted: when the deletion began (create once gone).
+    resubmit: dict[Cell, float] = field(default_factory=dict)
+    abandoned: dict[Cell, str] = field(default_factory=dict)  # cell -> why it was given up
+    blocked: dict[Cell, str] = field(default_factory=dict)  # cell -> why a create waits
 
     def name(self, cell: Cell) -> str:
         return self.jobs[cell]["metadata"]["name"]
@@ -53,18 +60,22 @@ def cell_views(run: SweepRun, observed: dict[str, Job], backend: Backend) -> lis
     for cell in run.jobs:
         name = run.name(cell)
         job = observed.get(name)
-        if job is not None and job["metadata"].get("uid") in run.replaced_uids:
-            job = None
-        if job is not None:
+        replaced = job is not None and job["metadata"].get("uid") in run.replaced_uids
+        if job is not None and not replaced:
             run.seen.add(name)
         state = summarize(job).state if job else None
-        if job is None and run.attempts.get(cell) and name not in run.seen:
+        if replaced:
+            state = JobState.DELETING  # our retry deleted it: the name is not free yet
+        unseen = job is None and run.attempts.get(cell) and name not in run.seen
+        if unseen and cell not in run.resubmit:
             if vanished_unseen(run, backend, name):
                 run.seen.add(name)  # missing from now on: the plan leaves it alone
             else:
                 state = JobState.UNKNOWN  # created by us, not observed yet: in flight
+        if cell in run.abandoned:
+            state = JobState.FAILED  # its old job outlasted the deletion timeout
         retryable = False
-        if state == JobState.FAILED and job is not None:
+        if state == JobState.FAILED and job is not None and cell not in run.abandoned:
             uid = job["metadata"].get("uid") or name
             if uid not in run.retryable_by_uid:
                 run.retryable_by_uid[uid] = job_failure_retryable(backend, job)
@@ -72,7 +83,8 @@ def cell_views(run: SweepRun, observed: dict[str, Job], backend: Backend) -> lis
         views.append(
             CellView(
                 cell, name, state, retryable, run.attempts.get(cell, 0),
-                cell in run.failed_at_start,
+                cell in run.failed_at_start and cell not in run.abandoned,
+                cell in run.resubmit, run.blocked.get(cell, ""),
             )
         )  # fmt: skip
     return views
@@ -92,13 +104,21 @@ def job_failure_retryable(backend: Backend, job: Job) -> bool:
     return failure_retryable(reason, message, backend.exit_codes(job["metadata"]["name"]))
 
 
-def wait_until_gone(backend: Backend, name: str, timeout_s: float = DELETE_WAIT_S) -> None:
-    """Deletion is asynchronous (pods first); the name is free only once the job is gone."""
-    deadline = time.monotonic() + timeout_s
-    while backend.get(name) is not None:
-        if time.monotonic() > deadline:
-            raise JobFailedError(f"job {name} is still being deleted after {timeout_s:.0f}s")
-        time.sleep(0.3)
+def give_up_slow_deletions(run: SweepRun, views: list[CellView], out: TextIO) -> None:
+    """A retry whose old job is still being deleted after the timeout: that cell fails
+    (with the reason), the others go on."""
+    now = time.monotonic()
+    for view in views:
+        began = run.resubmit.get(view.cell)
+        if began is None or view.state != JobState.DELETING:
+            continue
+        if now - began > run.deletion_timeout_s:
+            del run.resubmit[view.cell]
+            run.abandoned[view.cell] = (
+                f"job {view.name} is still being deleted after {run.deletion_timeout_s:.0f}s: "
+                "not retried (its pods are still terminating; rerun the sweep once it is gone)"
+            )
+            print(f"  give up {view.name} ({view.cell}): {run.abandoned[view.cell]}", file=out)
 
 
 def execute(
@@ -106,19 +126,54 @@ def execute(
 ) -> None:
     for action in plan(views, run.max_parallel, run.retries).actions:
         if action.kind == ActionKind.RETRY:
-            print(f"  retry   {action.name} ({action.cell}), attempt {action.attempt}", file=out)
+            # Deletion takes the pods' grace period: the create follows in a later round,
+            # once the job is gone, so the other cells are not held up meanwhile.
+            print(f"  retry   {action.name} ({action.cell}): deleting the failed job", file=out)
             old_uid = (observed.get(action.name) or {}).get("metadata", {}).get("uid")
             if old_uid:
                 run.replaced_uids.add(old_uid)
             run.seen.discard(action.name)
             backend.cancel(action.name)
-            wait_until_gone(backend, action.name)
-        else:
-            print(f"  submit  {action.name} ({action.cell})", file=out)
-        backend.submit(run.jobs[action.cell])
-        run.attempts[action.cell] = action.attempt
-        run.submitted_at[action.name] = time.monotonic()
-        run.created.append(action.name)
+            run.resubmit[action.cell] = time.monotonic()
+            continue
+        if not submit(run, backend, action.cell, action.attempt, out):
+            return  # no room now: later cells would be refused alike
+
+
+def submit(run: SweepRun, backend: Backend, cell: Cell, attempt: int, out: TextIO) -> bool:
+    """Create the cell's job; False when a quota refused it (the cell stays queued, the
+    reason is printed once)."""
+    name = run.name(cell)
+    try:
+        backend.submit(run.jobs[cell])
+    except QuotaExceededError as error:
+        if run.blocked.get(cell) != str(error):
+            print(f"  queued  {name} ({cell}): {error}; retrying when there is room", file=out)
+        run.blocked[cell] = str(error)
+        return False
+    again = f", attempt {attempt}" if cell in run.resubmit else ""
+    print(f"  submit  {name} ({cell}){again}", file=out)
+    run.blocked.pop(cell, None)
+    run.resubmit.pop(cell, None)
+    run.seen.discard(name)  # a new object: in flight until the watch shows it
+    run.attempts[cell] = attempt
+    run.submitted_at[name] = time.monotonic()
+    run.created.append(name)
+    return True
+
+
+def stop_message(run: SweepRun, observed: dict[str, Job], why: str) -> str:
+    """What this run leaves behind, in words that are true of each job."""
+    created = list(dict.fromkeys(run.created))
+    deleting = [n for n in created if n in observed and summarize(observed[n]).state
+                == JobState.DELETING]  # fmt: skip
+    alive = ", ".join(name for name in created if name not in deleting) or "nothing"
+    still = f" ({', '.join(deleting)} still being deleted)" if deleting else ""
+    return (
+        f"\n{why}: this run created {alive}{still}; those jobs keep running. "
+        "Rerun the same command to continue the sweep (it submits only what is "
+        f"missing or failed), or `corejob cancel --sweep {run.sweep}`."
+    )
 
 
 def progress_line(
@@ -155,6 +210,8 @@ def run_sweep(
             while True:
                 observed = tracker.snapshot()
                 views = cell_views(run, observed, backend)
+                give_up_slow_deletions(run, views, out)
+                views = cell_views(run, observed, backend)
                 execute(run, backend, views, observed, out)
                 views = cell_views(run, tracker.snapshot(), backend)
                 line = progress_line(run, views)
@@ -168,11 +225,5 @@ def run_sweep(
                 tracker.wait_for_change(poll_s)
         except (KeyboardInterrupt, CorejobError) as error:
             why = "interrupted" if isinstance(error, KeyboardInterrupt) else "stopped by an error"
-            created = ", ".join(run.created) or "nothing"
-            print(
-                f"\n{why}: this run created {created}; those jobs keep running. "
-                "Rerun the same command to continue the sweep (it submits only what is "
-                f"missing or failed), or `corejob cancel --sweep {run.sweep}`.",
-                file=out,
-            )
+            print(stop_message(run, tracker.snapshot(), why), file=out)
             raise

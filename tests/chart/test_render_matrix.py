@@ -279,3 +279,15 @@ def test_namespace_only_when_given(base_values: dict[str, Any]) -> None:
 
     assert "namespace" not in render_job(base_values)["metadata"]
     assert render_job(base_values, namespace="lab")["metadata"]["namespace"] == "lab"
+
+
+def test_queue_name_labels_the_job_for_kueue_and_creates_it_suspended() -> None:
+    queued = render(queueName="team-q")
+    assert queued["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-q"
+    assert queued["spec"]["runPolicy"]["suspend"] is True
+    pods = queued["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["metadata"]["labels"]
+    assert "kueue.x-k8s.io/queue-name" not in pods  # the job is queued, not its pods
+    plain = render()
+    assert "kueue.x-k8s.io/queue-name" not in plain["metadata"]["labels"]
+    assert plain["spec"]["runPolicy"]["suspend"] is False
+    assert render(runPolicy={"suspend": True})["spec"]["runPolicy"]["suspend"] is True

@@ -141,3 +141,12 @@ def test_strict_validation_catches_what_the_trainer_would_reject(change, expecte
 def test_bad_trainjob_values_fail_in_one_line(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(RenderError, match=message.replace("(", r"\(").replace(")", r"\)")):
         render_objects(values(**{"apiFlavor": "trainjob", **overrides}))
+
+
+def test_a_queued_trainjob_carries_kueues_label_and_is_created_suspended() -> None:
+    (job,) = trainjob(queueName="gpu-queue")
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-queue"
+    assert job["spec"]["suspend"] is True and validate_job(job) == []
+    (plain,) = trainjob()
+    assert "kueue.x-k8s.io/queue-name" not in plain["metadata"]["labels"]
+    assert plain["spec"]["suspend"] is False

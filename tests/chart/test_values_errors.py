@@ -30,6 +30,7 @@ from tests.chart.conftest import render, values
         ({"resources": {"requests": {"memory": "lots"}}}, "at '/resources/requests/memory'"),
         ({"resources": {"requests": {"gpu": 1}}}, "additional properties 'gpu' not allowed"),
         ({"model": "res small"}, "at '/model'"),
+        ({"queueName": "Team_Q"}, "at '/queueName': 'Team_Q' does not match pattern"),
     ],
 )
 def test_schema_rejects(overrides: dict[str, Any], message: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from corejob.cli import main
 from tests.support.kube_cluster import FakeCluster, fake_cluster
+from tests.support.kube_real import KubeNamespace
 
 
 @dataclass
@@ -28,6 +29,16 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeClu
         monkeypatch.setenv("COREJOB_API_BACKOFF_S", "0.05")
         monkeypatch.chdir(tmp_path)
         yield fake
+
+
+@pytest.fixture
+def kube(
+    real_namespace: KubeNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> KubeNamespace:
+    """A fresh namespace on the real API server; KUBECONFIG: the restricted user there."""
+    monkeypatch.setenv("COREJOB_API_BACKOFF_S", "0.05")
+    monkeypatch.chdir(tmp_path)
+    return real_namespace
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""status (with explanations), logs, results and cancel against the emulated cluster."""
+"""status (with explanations) and cancel on the real API server (``kube``); logs and results
+on the emulator (``cluster``), which has what a real server only has with a kubelet."""
 
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ def submit(corejob, dataset: str = "synthetic_tiny", *extra: str) -> str:
     return result.out.split()[2]
 
 
-def test_status_explains_a_pod_waiting_for_gpus(cluster, corejob):
+def test_status_explains_a_pod_waiting_for_gpus(kube, corejob):
     name = submit(corejob, "synthetic_tiny", "--gpus", "2")
-    cluster.operator.set_condition(name, "Created")
-    pod = cluster.operator.add_pod(name, "master", 0, phase="Pending")
-    cluster.operator.add_event(
+    kube.set_condition(name, "Created")
+    pod = kube.add_pod(name, "master", 0, phase="Pending")
+    kube.add_event(
         pod, "FailedScheduling", "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
     )
 
@@ -45,14 +46,14 @@ def test_status_explains_a_pod_waiting_for_gpus(cluster, corejob):
     assert f"pending longer than 0s: {name}" in timed_out.err
 
 
-def test_status_explains_image_pull_and_init_waiting(cluster, corejob):
+def test_status_explains_image_pull_and_init_waiting(kube, corejob):
     name = submit(corejob, "synthetic_tiny", "--workers", "1", "--image", "registry.example/t:9")
-    cluster.operator.add_pod(name, "master", 0, phase="Pending", waiting_reason="ImagePullBackOff")
-    worker = cluster.operator.add_pod(name, "worker", 0, phase="Pending")
-    cluster.operator.request(
-        "PATCH", f"/api/v1/namespaces/team-a/pods/{worker}",
-        {"status": {"initContainerStatuses": [{"name": "init-pytorch", "state": {"running": {}}}]}},
-    )  # fmt: skip
+    kube.add_pod(name, "master", 0, phase="Pending", waiting_reason="ImagePullBackOff")
+    worker = kube.add_pod(name, "worker", 0, phase="Pending")
+    init = {"name": "init-pytorch", "state": {"running": {}}, "ready": False, "restartCount": 0,
+            "image": "busybox", "imageID": ""}  # fmt: skip
+    kube.patch_status(f"/api/v1/namespaces/{kube.name}/pods/{worker}",
+                      {"initContainerStatuses": [init]})  # fmt: skip
     out = corejob("status", name).out
     assert "master-0 cannot pull image trainer" in out
     assert "worker-0 waits in its init container 'init-pytorch' for the master" in out
@@ -125,23 +126,23 @@ def test_results_table_csv_json_and_heatmap(cluster, corejob, tmp_path):
     assert "0.4321" in status.splitlines()[1]
 
 
-def test_cancel_a_job_and_a_sweep(cluster, corejob):
+def test_cancel_a_job_and_a_sweep(kube, corejob):
     name = submit(corejob)
     result = corejob("cancel", name)
     assert result.code == 0 and f"deleted job {name}" in result.out
-    assert cluster.job(name) is None
+    wait_until(lambda: kube.job(name) is None, 30, f"{name} to be deleted")
     assert corejob("cancel", name).code == ExitCode.NOT_FOUND
 
     grid = ["--models", "res_small", "--datasets", "synthetic_tiny,synthetic_mixed"]
     sweep = Background("sweep", *grid, "--name", "gone", "--poll", "0.2")
     wait_until(
-        lambda: len(cluster.jobs("corejob.dev/sweep=gone")) == 2,
+        lambda: len(kube.jobs("corejob.dev/sweep=gone")) == 2,
         15,
         "sweep 'gone' to create both of its jobs",
     )
     cancelled = corejob("cancel", "--sweep", "gone")
     assert cancelled.out.count("deleted job") == 2
-    assert cluster.jobs("corejob.dev/sweep=gone") == []
+    wait_until(lambda: kube.jobs("corejob.dev/sweep=gone") == [], 30, "the sweep's jobs to go")
     assert sweep.join() == ExitCode.JOB_FAILED  # the sweep ends: its cells were cancelled
 
 

@@ -15,7 +15,7 @@ import datetime
 import re
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp.web
@@ -55,6 +55,7 @@ class Fault:
     status: int
     message: str
     times: int
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class RecordingBus(aiobus.Bus[Any]):
@@ -114,10 +115,13 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         self.dropped = asyncio.Event()
 
     def inject_fault(
-        self, method: str, path: str, status: int, message: str, times: int = 1
-    ) -> None:
-        """Fail the next ``times`` requests whose path+query matches the regex ``path``."""
-        self.faults.append(Fault(method.upper(), re.compile(path), status, message, times))
+        self, method: str, path: str, status: int, message: str, times: int = 1,
+        headers: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        """Fail the next ``times`` requests whose path+query matches the regex ``path``
+        (with ``headers`` on the answer, e.g. ``Retry-After``)."""
+        fault = Fault(method.upper(), re.compile(path), status, message, times, headers or {})
+        self.faults.append(fault)
 
     @property
     def requests(self) -> list[rendering.Request]:
@@ -138,7 +142,13 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     # --- the request pipeline -------------------------------------------------------------
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
-        self._raise_injected_fault(request)
+        fault = self._injected_fault(request)
+        if fault is not None and fault.headers:
+            status = {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                      "code": fault.status, "message": fault.message}  # fmt: skip
+            return aiohttp.web.json_response(status, status=fault.status, headers=fault.headers)
+        if fault is not None:
+            raise status_error(fault.status, fault.message)
         if request.resource is None or not request.resource.plural:
             return await super()._handle(request)  # discovery etc.: kmock's scaffold
         if not any(known == request.resource for known in self.resources):
@@ -191,14 +201,15 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     async def _serve_fetch(self, request: rendering.Request) -> rendering.Payload:
         return copy.deepcopy(self.objects[self._require_object(request)].raw)
 
-    def _raise_injected_fault(self, request: rendering.Request) -> None:
+    def _injected_fault(self, request: rendering.Request) -> Fault | None:
         for fault in self.faults:
             matched = fault.method == request.method.value and fault.path.search(
                 request.url.path_qs
             )
             if fault.times > 0 and matched:
                 fault.times -= 1
-                raise status_error(fault.status, fault.message)
+                return fault
+        return None
 
     def _admit_new_object(self, request: rendering.Request) -> None:
         metadata = request.data.setdefault("metadata", {})

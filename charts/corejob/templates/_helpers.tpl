@@ -81,6 +81,22 @@ corejob.dev/config-hash: {{ . | quote }}
 {{- end -}}
 
 {{/* Image reference: repository@digest when a digest is given, else repository:tag. */}}
+{{/*
+The Kueue queue label for a job's metadata, from .Values.queueName (nothing when empty).
+Any job kind the chart renders includes it, with "corejob.suspendForQueue" for its suspend
+field: Kueue admits a job by resuming it, so it must be created suspended.
+*/}}
+{{- define "corejob.queueLabel" -}}
+{{- with .Values.queueName }}
+kueue.x-k8s.io/queue-name: {{ . | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* "true" when the job must be created suspended: asked for, or queued by Kueue. */}}
+{{- define "corejob.suspendForQueue" -}}
+{{- or .Values.runPolicy.suspend (ne (toString .Values.queueName) "") -}}
+{{- end -}}
+
 {{- define "corejob.image" -}}
 {{- $repository := required "image.repository is required (e.g. --set image.repository=localhost/corejob-trainer)" .Values.image.repository -}}
 {{- if .Values.image.digest -}}

@@ -9,7 +9,7 @@ ttlSecondsAfterFinished: {{ int $policy.ttlSecondsAfterFinished }}
 {{- if ne (toString $policy.activeDeadlineSeconds) "<nil>" }}
 activeDeadlineSeconds: {{ int64 $policy.activeDeadlineSeconds }}
 {{- end }}
-suspend: {{ $policy.suspend }}
+suspend: {{ include "corejob.suspendForQueue" . }}
 {{- $scheduling := $policy.schedulingPolicy }}
 {{- if or $scheduling.queue $scheduling.priorityClass (ne (toString $scheduling.minAvailable) "<nil>") (ne (toString $scheduling.scheduleTimeoutSeconds) "<nil>") }}
 schedulingPolicy:

@@ -18,90 +18,56 @@ from typing import Any, TypeVar
 import urllib3
 from kubernetes import client
 
-from corejob.backends.kubernetes.config import ClusterTarget
-from corejob.errors import (
-    ConflictError,
-    CorejobError,
-    ForbiddenError,
-    JobNotFoundError,
-    NotInstalledError,
-    RejectedError,
-    UnavailableError,
+from corejob.backends.kubernetes.api_errors import (
+    RETRYABLE_STATUS,
+    retry_delay,
+    status_message,
+    translate,
 )
+from corejob.backends.kubernetes.config import ClusterTarget
+from corejob.errors import CorejobError, JobNotFoundError, NotInstalledError, UnavailableError
 from corejob.job.flavors import FLAVORS, PYTORCHJOB, Flavor
 
 GROUP, VERSION = PYTORCHJOB.group, PYTORCHJOB.version
 PLURAL, KIND = PYTORCHJOB.plural, PYTORCHJOB.kind
 REQUEST_TIMEOUT_S = 30
-OPERATOR_INSTALL = f"install {PYTORCHJOB.operator}"
+# A write must outlast a busy or restarting API server (429/5xx for tens of seconds);
+# reads are asked again by their caller's loop, so they give up sooner.
+WRITE_BUDGET_S = 90.0
+WRITES = ("create", "delete", "patch")
+KUEUE_GROUP, KUEUE_VERSIONS = "kueue.x-k8s.io", ("v1beta2", "v1beta1")
+KUEUE_JOB_UID_LABEL = "kueue.x-k8s.io/job-uid"
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def status_message(error: client.ApiException) -> str:
-    """The ``message`` of the server's Status object (or the HTTP reason)."""
-    try:
-        body = json.loads(error.body or "{}")
-    except (TypeError, ValueError):
-        return str(error.reason or "").strip()
-    message = body.get("message") or error.reason or ""
-    causes = (body.get("details") or {}).get("causes") or []
-    fields = "; ".join(f"{c.get('field', '')}: {c.get('message', '')}" for c in causes)
-    return f"{message} ({fields})" if fields and fields not in message else str(message)
-
-
-def translate(
-    error: client.ApiException, verb: str, resource: str, namespace: str, name: str | None
-) -> CorejobError:
-    """Turn an API failure into the error the user needs to see (one line, what to do)."""
-    message = status_message(error)
-    target = f"{resource}/{name}" if name else resource
-    if error.status == 401:
-        return ForbiddenError(
-            f"unauthorized: the cluster rejected your credentials ({message}); "
-            "refresh them (log in again) and retry"
-        )
-    if error.status == 403:
-        return ForbiddenError(
-            f"forbidden: you may not '{verb}' {target} in namespace {namespace!r} ({message}); "
-            f"ask a cluster admin for a Role granting '{verb}' on '{resource}'"
-        )
-    flavor = next((f for f in FLAVORS.values() if f.resource == resource), None)
-    if error.status == 404 and flavor is not None and not _names_object(message):
-        return NotInstalledError(not_installed_message([flavor]))
-    if error.status == 404:
-        return JobNotFoundError(f"{target} not found in namespace {namespace!r}")
-    if error.status == 409:
-        return ConflictError(f"conflict on {target} in namespace {namespace!r}: {message}")
-    if error.status in (400, 422):
-        return RejectedError(f"the API server rejected {target}: {message}")
-    return UnavailableError(f"the API server failed to {verb} {target}: {error.status} {message}")
+__all__ = ["KubeApi", "retryable", "status_message"]
 
 
 def not_installed_message(flavors: list[Flavor]) -> str:
     """The cluster serves none of ``flavors``: name each API and how to install it."""
-    if len(flavors) == 1 and flavors[0] is PYTORCHJOB:
+    if len(flavors) == 1:
+        flavor = flavors[0]
+        who = "the training operator's" if flavor is PYTORCHJOB else "Kubeflow Trainer's"
         return (
-            f"the cluster has no {KIND} API ({GROUP}/{VERSION}): the training operator's CRD "
-            f"is not installed; {OPERATOR_INSTALL}"
+            f"the cluster has no {flavor.kind} API ({flavor.resource}): {who} CRD is not "
+            f"installed; install {flavor.operator}"
         )
     apis = " nor ".join(f"{f.kind} ({f.api_version})" for f in flavors)
     installs = "; or ".join(f"install {f.operator}" for f in flavors)
     return f"the cluster serves neither {apis}: no Kubeflow job CRD is installed; {installs}"
 
 
-def _names_object(message: str) -> bool:
-    return "not found" in message and "could not find the requested resource" not in message
-
-
 def retryable(error: Exception) -> bool:
     if isinstance(error, client.ApiException):
-        return error.status in (429, 500, 502, 503, 504) or error.status == 0
+        return error.status in RETRYABLE_STATUS
     return isinstance(error, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
 
 
 class KubeApi:
     """Thin typed wrapper over ``CustomObjectsApi`` and ``CoreV1Api`` for one namespace."""
+
+    # Class attributes so tests can replace time (a minute of retries in no time).
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+    sleep: Callable[[float], None] = staticmethod(time.sleep)
 
     def __init__(self, target: ClusterTarget, flavor: Flavor = PYTORCHJOB) -> None:
         self.target = target
@@ -110,41 +76,55 @@ class KubeApi:
         self.api_client = client.ApiClient(target.configuration)
         self.custom = client.CustomObjectsApi(self.api_client)
         self.core = client.CoreV1Api(self.api_client)
-        # Overridable for impatient environments (tests, CI); the defaults wait ~3.5 s in all.
+        # Overridable for impatient environments (tests, CI); reads wait ~3.5 s in all.
         self.attempts = int(os.environ.get("COREJOB_API_ATTEMPTS", "4"))
         self.backoff_s = float(os.environ.get("COREJOB_API_BACKOFF_S", "0.5"))
+        self.write_budget_s = float(os.environ.get("COREJOB_API_WRITE_BUDGET_S", WRITE_BUDGET_S))
 
     def call(self, verb: str, resource: str, name: str | None, function: Callable[[], T]) -> T:
-        """Run one API call; retry transient failures with backoff; translate the rest."""
-        delay = self.backoff_s
-        for attempt in range(1, self.attempts + 1):
+        """Run one API call; retry transient failures (429, 5xx, connection) with backoff,
+        or after the server's Retry-After; translate the rest. Writes retry for
+        ``write_budget_s``, reads ``attempts`` times."""
+        write = verb in WRITES
+        budget = self.write_budget_s if write else float("inf")
+        started, delay, attempt = self.clock(), self.backoff_s, 0
+        while True:
+            attempt += 1
             try:
                 return function()
             except Exception as error:
                 if not isinstance(error, client.ApiException) and not retryable(error):
                     raise  # a bug, not the cluster: let it surface as such
-                if not retryable(error) or attempt == self.attempts:
-                    raise self._final_error(error, verb, resource, name, attempt) from error
-                log.info("retrying %s %s after %s (attempt %d)", verb, resource, error, attempt)
-                time.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+                elapsed = self.clock() - started
+                wait = retry_delay(error, delay, elapsed, budget) if retryable(error) else None
+                if wait is None or (not write and attempt >= self.attempts):
+                    final = self._final_error(error, verb, resource, name, attempt, elapsed)
+                    raise final from error
+                log.info("retrying %s %s in %.1fs after %s (attempt %d)", verb, resource, wait,
+                         error, attempt)  # fmt: skip
+                self.sleep(wait)
+                delay = min(delay * 2, 16.0)
 
     def _final_error(
-        self, error: Exception, verb: str, resource: str, name: str | None, attempts: int
-    ) -> CorejobError:
+        self, error: Exception, verb: str, resource: str, name: str | None, attempts: int,
+        elapsed: float,
+    ) -> CorejobError:  # fmt: skip
+        tried = f"gave up after {attempts} attempts in {elapsed:.0f}s"
         if isinstance(error, client.ApiException):
-            translated = translate(error, verb, resource, self.namespace, name)
+            translated = translate(error, verb, resource, self.namespace, name, KIND)
+            flavor = next((f for f in FLAVORS.values() if f.resource == resource), None)
+            if isinstance(translated, NotInstalledError) and flavor is not None:
+                return NotInstalledError(not_installed_message([flavor]))
             if isinstance(translated, UnavailableError) and attempts > 1:
-                return UnavailableError(f"{translated} (gave up after {attempts} attempts)")
+                return UnavailableError(f"{translated} ({tried})")
             return translated
         return UnavailableError(
             f"cannot reach the Kubernetes API at {self.target.server} to {verb} {resource} "
-            f"({type(error).__name__}; gave up after {attempts} attempts): check the network "
+            f"({type(error).__name__}; {tried}): check the network "
             "or VPN and `kubectl cluster-info`"
         )
 
-    # --- PyTorchJobs ----------------------------------------------------------------------
+    # --- PyTorchJobs or TrainJobs (self.flavor) -------------------------------------------
 
     def for_flavor(self, flavor: Flavor) -> KubeApi:
         """The same connection addressing another job API (TrainJobs instead of PyTorchJobs)."""
@@ -226,6 +206,25 @@ class KubeApi:
             _preload_content=False,
             _request_timeout=(10, timeout_s + 15),
         )
+
+    # --- Kueue ---------------------------------------------------------------------------
+
+    def list_workloads(self, job_uid: str) -> list[dict[str, Any]]:
+        """Kueue's Workloads for a job (Kueue labels them with the job's uid): v1beta2,
+        else v1beta1 (older Kueue). NotInstalledError when neither is served."""
+        selector = f"{KUEUE_JOB_UID_LABEL}={job_uid}"
+        for version in KUEUE_VERSIONS:
+            try:
+                listing = self.call(
+                    "list", f"workloads.{KUEUE_GROUP}", None,
+                    lambda version=version: self.custom.list_namespaced_custom_object(
+                        KUEUE_GROUP, version, self.namespace, "workloads",
+                        label_selector=selector, _request_timeout=REQUEST_TIMEOUT_S),
+                )  # fmt: skip
+            except NotInstalledError:
+                continue
+            return list(listing.get("items", []))
+        raise NotInstalledError(f"the cluster serves no workloads.{KUEUE_GROUP} API")
 
     # --- pods, events, nodes --------------------------------------------------------------
 

@@ -12,7 +12,9 @@ every job API the cluster serves, the backend's own flavour first.
 
 from __future__ import annotations
 
+import os
 import queue
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +22,7 @@ from typing import Any
 from corejob.backends.base import SubmitOutcome
 from corejob.backends.kubernetes.api import KubeApi, not_installed_message
 from corejob.backends.kubernetes.config import load_target
-from corejob.backends.kubernetes.explain import explain_pending
+from corejob.backends.kubernetes.explain import explain_pending, explain_queued, queue_of
 from corejob.backends.kubernetes.job_kinds import (
     adopt_runtime,
     create_runtime,
@@ -46,6 +48,10 @@ from trainer.contract.result import parse_result_line
 
 Job = dict[str, Any]
 RESULT_TAIL_LINES = 200
+# How long a submit waits for a job of the same name to finish being deleted: the chart's
+# termination grace period (120 s) plus the operator's and garbage collector's lag.
+DELETION_WAIT_S = 300.0
+DELETION_POLL_S = 1.0
 
 
 def selector_text(selector: dict[str, str] | None) -> str:
@@ -73,6 +79,11 @@ def pod_rank(pod: Job) -> tuple[int, str]:
     return (0 if role == "master" else index + 1), f"{role}-{index}"
 
 
+def pods_selector(flavor: Flavor, name: str) -> str:
+    """Every pod of a job of this flavour (for kubectl hints)."""
+    return trainjob_selector(name, None) if flavor is TRAINJOB else replica_selector(name, None)
+
+
 def rank_function(flavor: Flavor) -> Any:
     """How pods of this flavour are ranked and named (``worker-1``)."""
     return trainjob_pod_rank if flavor is TRAINJOB else pod_rank
@@ -91,13 +102,16 @@ class KubernetesBackend:
         # The flavour this backend submits and tracks: given, else chosen by job_flavor().
         self.flavor = FLAVORS[flavor] if flavor else None
         self.api = KubeApi(self.target, self.flavor or PYTORCHJOB)
+        self._served: set[str] | None = None
 
     # --- which job API ----------------------------------------------------------------------
 
     def job_flavor(self, configured: str | None) -> str:
         """The flavour to render jobs as: ``configured`` (the ``apiFlavor`` value), else from
         the CRDs the cluster serves (only one: that one; both: the chart's default)."""
-        chosen = choose_flavor(set() if configured else served_flavors(self.api), configured)
+        if not configured and self._served is None:
+            self._served = served_flavors(self.api)  # once per backend: a sweep asks per cell
+        chosen = choose_flavor(self._served or set(), configured)
         if chosen is None:
             raise NotInstalledError(not_installed_message(list(FLAVORS.values())))
         self.flavor = FLAVORS[chosen]
@@ -141,9 +155,13 @@ class KubernetesBackend:
     # --- the Backend protocol -------------------------------------------------------------
 
     def submit(self, job: Job) -> SubmitOutcome:
+        """Create the job; one of that name being deleted is waited for first (bounded):
+        its name is free only once its pods are gone."""
         name = job["metadata"]["name"]
         api = self.api.for_flavor(flavor_of(job))
         existing = api.get_job(name)
+        if existing is not None and existing["metadata"].get("deletionTimestamp"):
+            existing = self.await_deletion(existing)
         if existing is None:
             runtime = carried_runtime(job)
             if runtime:
@@ -166,6 +184,30 @@ class KubernetesBackend:
             )
         return SubmitOutcome(name, False, summarize(existing))
 
+    def await_deletion(self, job: Job, timeout_s: float | None = None) -> Job | None:
+        """Wait until ``job`` (which has a deletionTimestamp) is gone; None then, or the job
+        that took its name meanwhile. ``ConflictError`` when it outlasts ``timeout_s``."""
+        name, since = job["metadata"]["name"], job["metadata"]["deletionTimestamp"]
+        if timeout_s is None:
+            timeout_s = float(os.environ.get("COREJOB_DELETION_WAIT_S", DELETION_WAIT_S))
+        print(
+            f"corejob: job {name} is being deleted (since {since}); waiting up to "
+            f"{timeout_s:.0f}s for it to go before creating it again",
+            file=sys.stderr,
+        )
+        deadline = self.api.clock() + timeout_s
+        while True:
+            current = self.api.for_flavor(flavor_of(job)).get_job(name)
+            if current is None or not current["metadata"].get("deletionTimestamp"):
+                return current
+            if self.api.clock() >= deadline:
+                raise ConflictError(
+                    f"job {name} is still being deleted after {timeout_s:.0f}s (its pods are "
+                    f"still terminating: kubectl get pods -n {self.namespace} -l "
+                    f"{pods_selector(flavor_of(job), name)}); submit again once it is gone"
+                )
+            self.api.sleep(DELETION_POLL_S)
+
     def get(self, name: str) -> Job | None:
         return self._find(name)
 
@@ -176,8 +218,11 @@ class KubernetesBackend:
 
     def cancel(self, name: str) -> bool:
         """Delete the job (its pods go with it) and the TrainingRuntime it brought, if any."""
-        runtime = carried_runtime(self._find(name) or {})
-        deleted = any(self._each_api(lambda api: api.delete_job(name)))
+        job = self._find(name)
+        if job is None:
+            return False
+        deleted = self.api.for_flavor(flavor_of(job)).delete_job(name)
+        runtime = carried_runtime(job)
         if runtime:
             delete_runtime(self.api.for_flavor(TRAINJOB), runtime["metadata"]["name"])
         return deleted
@@ -221,9 +266,16 @@ class KubernetesBackend:
         return self.api, []
 
     def explain(self, name: str) -> list[str]:
+        job = self._find(name)
+        queue = queue_of(job) if job else None
+        if job is not None and queue:
+            try:
+                workloads = self.api.list_workloads(job["metadata"]["uid"])
+            except (ForbiddenError, NotInstalledError):
+                workloads = None
+            return explain_queued(queue, workloads)
         _, pods = self._pods(name, None)
-        job = None if pods else self._find(name)
-        if job is not None and flavor_of(job) is TRAINJOB:
+        if not pods and job is not None and flavor_of(job) is TRAINJOB:
             runtime = (job.get("spec") or {}).get("runtimeRef") or {}
             return [
                 "Kubeflow Trainer has created no pods yet: are its controller and JobSet's "
@@ -237,11 +289,11 @@ class KubernetesBackend:
         return explain_pending(pods, events)
 
     def track(self, selector: dict[str, str] | None = None, poll_s: float = 2.0) -> JobTracker:
-        """One list + one watch for every job matching ``selector`` (``poll_s`` is unused:
-        the watch reports changes as they happen)."""
+        """One list + one watch for every job matching ``selector`` (changes arrive as they
+        happen; ``poll_s`` is the list interval only if watching has to be given up)."""
         if self.flavor is None:
             self.job_flavor(None)
-        return JobTracker(self.api, selector_text(selector))
+        return JobTracker(self.api, selector_text(selector), poll_s=max(poll_s, 0.2))
 
     def exit_codes(self, name: str) -> list[int]:
         """Non-zero exit codes of the job's ``pytorch`` containers (current or last run)."""

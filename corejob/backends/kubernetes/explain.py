@@ -126,3 +126,45 @@ def _event_reasons(event: dict[str, Any]) -> list[str]:
     if reason == "FailedMount" or reason == "FailedAttachVolume":
         return [f"{pod} cannot mount a volume ({message}); check the PVC and its storage class"]
     return []
+
+
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+# Kueue's Workload conditions, most telling first (v1beta1 and v1beta2 alike).
+WORKLOAD_CONDITIONS = ("Evicted", "QuotaReserved", "Admitted")
+
+
+def queue_of(job: dict[str, Any]) -> str | None:
+    """The Kueue LocalQueue a suspended job waits in; None when Kueue does not hold it."""
+    queue = ((job.get("metadata") or {}).get("labels") or {}).get(QUEUE_LABEL)
+    suspended = ((job.get("spec") or {}).get("runPolicy") or {}).get("suspend")
+    return queue if queue and suspended else None
+
+
+def explain_queued(queue: str, workloads: list[dict[str, Any]] | None) -> list[str]:
+    """Why Kueue holds the job (suspended until admitted), from its Workload's conditions;
+    ``workloads`` None: not readable (RBAC), say only what the job itself shows."""
+    held = f"held by Kueue: suspended until LocalQueue '{queue}' admits it"
+    if workloads is None:
+        return [f"{held} (its Workload is not readable with your permissions)"]
+    if not workloads:
+        return [
+            f"{held}, but Kueue has made no Workload for it: is Kueue running, with its "
+            "kubeflow.org/pytorchjob integration enabled and the LocalQueue existing?"
+        ]
+    reasons = []
+    for workload in workloads:
+        name = workload["metadata"]["name"]
+        conditions = {
+            c.get("type"): c for c in (workload.get("status") or {}).get("conditions") or []
+        }
+        admitted = conditions.get("Admitted", {}).get("status") == "True"
+        if admitted:
+            reasons.append(f"admitted by Kueue (Workload {name}); waiting to be resumed")
+            continue
+        told = [conditions[kind] for kind in WORKLOAD_CONDITIONS if kind in conditions]
+        detail = "; ".join(
+            f"{c.get('type')} {c.get('status')}: {c.get('reason', '')}: {c.get('message', '')}"
+            .rstrip(": ") for c in told
+        ) or "no conditions yet (Kueue has not looked at it)"  # fmt: skip
+        reasons.append(f"{held}; Workload {name}: {detail}")
+    return reasons

@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from corejob.backends.kubernetes.api import KubeApi
-from corejob.errors import ConflictError, JobNotFoundError, UsageError
+from corejob.errors import ConflictError, JobNotFoundError, NotInstalledError, UsageError
 from corejob.job import kubeflow as kf
 from corejob.job.flavors import FLAVORS, TRAINJOB, Flavor
 
@@ -36,7 +36,7 @@ def served_flavors(api: KubeApi) -> set[str]:
                     f.group, f.version, _preload_content=False, _request_timeout=30
                 ),
             )
-        except JobNotFoundError:  # 404: the group/version is not served at all
+        except (JobNotFoundError, NotInstalledError):  # 404: the group/version is not served
             continue
         resources = json.loads(listing.data or b"{}").get("resources") or []
         if any(r.get("name") == flavor.plural for r in resources):

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,16 +26,25 @@ from corejob.backends.kubernetes.api import KubeApi
 log = logging.getLogger(__name__)
 WATCH_TIMEOUT_S = 240
 POLL_FALLBACK_S = 3.0
+POLL_MAX_S = 30.0
+# A watch that fails this many times in a row (with any status, or none) is given up for
+# listing: a server or proxy that breaks watches must not leave the cache frozen.
+WATCH_FAILURES_BEFORE_POLLING = 3
 Job = dict[str, Any]
 
 
 class JobTracker:
     """A live cache ``name -> job`` of the jobs matching ``selector`` in the API's namespace."""
 
-    def __init__(self, api: KubeApi, selector: str = "", watch_timeout_s: int = WATCH_TIMEOUT_S):
+    def __init__(
+        self, api: KubeApi, selector: str = "", watch_timeout_s: int = WATCH_TIMEOUT_S,
+        poll_s: float = POLL_FALLBACK_S,
+    ) -> None:  # fmt: skip
         self.api = api
         self.selector = selector
         self.watch_timeout_s = watch_timeout_s
+        self.poll_s = poll_s  # the list interval once watching has been given up
+        self.polling = False
         self.jobs: dict[str, Job] = {}
         self.resource_version = ""
         self.changes: queue.Queue[str] = queue.Queue()
@@ -116,11 +126,11 @@ class JobTracker:
             self.changes.put(name)
 
     def _run(self) -> None:
-        backoff = 0.2
+        backoff, failures = 0.2, 0
         while not self._stop.is_set():
             try:
                 self._watch_once()
-                backoff = 0.2
+                backoff, failures = 0.2, 0
                 continue  # the server ended the stream (timeout or drop): resume at once
             except ApiException as error:
                 if error.status == 410:
@@ -128,23 +138,37 @@ class JobTracker:
                     self._relist_quietly()
                     continue
                 if error.status in (401, 403):
-                    self._poll_instead(error)
+                    self.watch_denied = True
+                    self._poll_instead(f"watching jobs is not permitted ({error.status})")
                     return
-                log.info("watch failed (%s); retrying in %.1fs", error.status, backoff)
+                why = f"{error.status} {error.reason or ''}".strip()
             except Exception as error:  # connection dropped or refused: reconnect
-                log.info("watch dropped (%s); reconnecting in %.1fs", type(error).__name__, backoff)
+                why = type(error).__name__
+            failures += 1
+            if failures >= WATCH_FAILURES_BEFORE_POLLING:
+                self._poll_instead(f"watching jobs failed {failures} times in a row ({why})")
+                return
+            log.info("watch failed (%s); retrying in %.1fs", why, backoff)
             if self._stop.wait(backoff):
                 return
             backoff = min(backoff * 2, 10.0)
             self.reconnects += 1
 
-    def _poll_instead(self, error: ApiException) -> None:
-        """RBAC may grant list but not watch: degrade to listing every few seconds."""
-        self.watch_denied = True
-        log.warning("watching jobs is not permitted (%s): listing every %.0fs instead",
-                    error.status, POLL_FALLBACK_S)  # fmt: skip
-        while not self._stop.wait(POLL_FALLBACK_S):
-            self._relist_quietly()
+    def _poll_instead(self, why: str) -> None:
+        """List instead of watching, for the rest of this tracker's life (RBAC may grant
+        list but not watch; a proxy may break streams). Said once, on stderr; list failures
+        back off up to POLL_MAX_S."""
+        self.polling = True
+        print(f"corejob: warning: {why}: listing every {self.poll_s:g}s instead",
+              file=sys.stderr, flush=True)  # fmt: skip
+        interval = self.poll_s
+        while not self._stop.wait(interval):
+            try:
+                self.relist()
+                interval = self.poll_s
+            except Exception as error:
+                interval = min(interval * 2, POLL_MAX_S)
+                log.info("listing jobs failed (%s); next try in %.0fs", error, interval)
 
     def _relist_quietly(self) -> None:
         try:

@@ -68,3 +68,14 @@ def test_trainjob_conditions_map_to_the_same_states() -> None:
     assert summarize(_trainjob(active=1)).replicas == {
         "node": {"active": 1, "succeeded": 0, "failed": 0}
     }
+
+
+def test_a_job_with_a_deletion_timestamp_is_deleting_whatever_its_conditions() -> None:
+    running = [{"type": "Running", "status": "True"}]
+    job = {"metadata": {"name": "j", "deletionTimestamp": "2026-12-02T17:00:00Z"},
+           "status": {"conditions": running}}  # fmt: skip
+    summary = summarize(job)
+    assert summary.state == JobState.DELETING and not summary.state.finished
+    assert summary.message == "being deleted since 2026-12-02T17:00:00Z; it was Running"
+    del job["status"]
+    assert summarize(job).message == "being deleted since 2026-12-02T17:00:00Z"

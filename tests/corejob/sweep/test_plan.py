@@ -81,3 +81,15 @@ def test_progress_counts_use_words_users_know_in_lifecycle_order():
     views = [view(A, None), view(B, JobState.UNKNOWN, attempts=1),
              view(C, JobState.SUCCEEDED, attempts=1), gone]  # fmt: skip
     assert outcome_counts(views) == {"queued": 1, "submitted": 1, "succeeded": 1, "cancelled": 1}
+
+
+def test_a_job_being_deleted_holds_its_slot_and_its_cell_is_created_again_once_gone():
+    deleting = view(A, JobState.DELETING, attempts=1, resubmit=True)
+    result = plan([deleting, view(B, None)], max_parallel=1, retries=1)
+    assert result.actions == [] and not result.done  # the dying job's pods still run
+    gone = view(A, None, attempts=1, resubmit=True)
+    again = plan([gone, view(B, JobState.SUCCEEDED, attempts=1)], max_parallel=1, retries=1)
+    assert [(a.kind, a.cell, a.attempt) for a in again.actions] == [(ActionKind.SUBMIT, A, 2)]
+    assert outcome_counts([deleting, gone]) == {"queued": 1, "deleting": 1}
+    cancelled = view(A, None, attempts=1)  # deleted by someone else: left alone
+    assert plan([cancelled], max_parallel=1, retries=1).done

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,11 @@ def test_master_and_worker_containers_train_together(trainer_image: TrainerImage
     # the worker found the master by its pod name, like the cluster's headless Service
     worker_env = (tmp_path / "ctiny" / "env" / "worker-0.env").read_text().splitlines()
     assert "MASTER_ADDR=ctiny-master-0" in worker_env
-    assert "[worker-0] Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in logs
+    assert re.search(  # a timestamped line (trainer/quiet_logs.py)
+        r"^\[worker-0\] \S+ INFO Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2$",
+        logs,
+        re.MULTILINE,
+    )
     result = backend.result("ctiny")
     assert result["world_size"] == 2 and result["run_dir"] == "/runs/ctiny"
     assert (tmp_path / "ctiny" / "volumes" / "runs" / "ctiny" / "metrics.json").exists()

@@ -140,7 +140,8 @@ def test_a_role_without_trainjobs_still_reads_its_pytorchjobs(cluster, corejob):
     """A namespace set up before TrainJobs: the Role grants pytorchjobs only."""
     name = submit(corejob)
     trainjobs = r"/apis/trainer\.kubeflow\.org/v1alpha1/namespaces/team-a/trainjobs"
-    cluster.emulator.inject_fault("GET", trainjobs, 403, "trainjobs is forbidden", times=99)
+    denial = 'trainjobs.trainer.kubeflow.org is forbidden: User "alice" cannot list resource'
+    cluster.emulator.inject_fault("GET", trainjobs, 403, denial, times=99)
     status = corejob("status")
     assert status.code == 0, status.err
     assert status.out.splitlines()[1].split()[0] == name

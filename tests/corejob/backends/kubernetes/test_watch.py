@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from corejob.backends.kubernetes.backend import KubernetesBackend
 from corejob.job.state import LABEL_SWEEP, JobState, summarize
+from tests.corejob.conftest import Background
+from tests.support.wait import wait_until
 
 JOB = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "spec": {}}
 JOBS = "/apis/kubeflow.org/v1/namespaces/team-a/pytorchjobs"
@@ -80,11 +84,41 @@ def test_deleted_jobs_leave_the_cache(cluster):
         assert tracker.wait_until(lambda jobs: "a" not in jobs, 5)
 
 
-def test_a_forbidden_watch_degrades_to_listing(cluster, monkeypatch):
-    monkeypatch.setattr("corejob.backends.kubernetes.watch.POLL_FALLBACK_S", 0.1)
+def test_a_forbidden_watch_degrades_to_listing(cluster):
     create(cluster, "a")
     cluster.emulator.inject_fault("GET", "pytorchjobs.*watch=", 403, "cannot watch", times=99)
-    with KubernetesBackend().track({LABEL_SWEEP: "w"}) as tracker:
+    with KubernetesBackend().track({LABEL_SWEEP: "w"}, poll_s=0.2) as tracker:
         cluster.operator.set_condition("a", "Succeeded")
         assert tracker.wait_until(lambda jobs: summarize(jobs["a"]).state.finished, 5)
     assert tracker.watch_denied and tracker.relists >= 2
+
+
+@pytest.mark.parametrize("status", [500, 404, 429])
+def test_a_watch_that_keeps_failing_falls_back_to_listing_with_one_warning(cluster, capsys, status):
+    """Before: list and get worked, every watch answered 500, and the cache never changed
+    again (`submit --wait` and `sweep` hung silently)."""
+    create(cluster, "a")
+    cluster.emulator.inject_fault("GET", "pytorchjobs.*watch=", status, "watch broken", times=999)
+    with KubernetesBackend().track({LABEL_SWEEP: "w"}, poll_s=0.2) as tracker:
+        cluster.operator.set_condition("a", "Running")
+        assert tracker.wait_until(lambda jobs: state_of(tracker, "a") == JobState.RUNNING, 10)
+        create(cluster, "b")
+        cluster.operator.set_condition("a", "Succeeded")
+        assert tracker.wait_until(
+            lambda jobs: "b" in jobs and summarize(jobs["a"]).state.finished, 10
+        )
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(f"corejob: warning: watching jobs failed 3 times in a row "
+                                  f"({status} ")  # fmt: skip
+    assert warnings[0].endswith("listing every 0.2s instead")
+    assert tracker.polling and tracker.relists >= 3
+    assert len(watch_requests(cluster)) == 3  # given up after three, not hammered forever
+
+
+def test_submit_wait_ends_although_every_watch_fails(cluster, corejob):
+    cluster.emulator.inject_fault("GET", "pytorchjobs.*watch=", 500, "watch broken", times=999)
+    waiting = Background("submit", "-m", "res_small", "-d", "synthetic_tiny", "--wait")
+    (job,) = wait_until(cluster.jobs, 15, "submit --wait to create its job")
+    cluster.operator.set_condition(job["metadata"]["name"], "Succeeded")
+    assert waiting.join(30) == 0

@@ -19,6 +19,7 @@ import pytest
 from corejob.backends.local.backend import LocalBackend
 from corejob.job.spec import JobRequest, build_job
 from corejob.job.state import JobState, summarize
+from corejob.job.values import backend_defaults
 from tests.support.local_jobs import no_leftover_jobs  # noqa: F401  (autouse)
 from tests.support.wait import wait_until
 
@@ -48,7 +49,8 @@ def stand_in(job: dict[str, Any], script: str) -> dict[str, Any]:
 @pytest.fixture
 def failed_job(tmp_path: Path) -> str:
     """The CLI's job for SUBMIT, failed by a stand-in; its name."""
-    job = build_job(JobRequest("res_small", "synthetic_tiny", workers=0), None)
+    local = backend_defaults("local")  # what the CLI adds for the local backend
+    job = build_job(JobRequest("res_small", "synthetic_tiny", workers=0, values=local), None)
     backend = LocalBackend(tmp_path)
     backend.submit(stand_in(job, FAILING))
     name = job["metadata"]["name"]

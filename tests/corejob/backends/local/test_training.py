@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 
 from corejob.backends.local.backend import LocalBackend
 from corejob.job.state import JobState, summarize
+from corejob.job.values import LOCAL_DATA_CLAIM
 from tests.support.local_jobs import chart_job
 from tests.support.wait import wait_until
 
@@ -81,12 +83,24 @@ def test_two_ranks_train_and_a_second_cli_reports(tmp_path: Path):
     name = submitted.stdout.split("created job ")[1].split()[0]
     summary = wait_until_finished(LocalBackend(tmp_path), name)
     assert summary.state is JobState.SUCCEEDED, summary.message
+    # /data is the machine's shared data claim: the next local job reuses these sessions
+    shared = LocalBackend(tmp_path).store.claims_dir / LOCAL_DATA_CLAIM / "synthetic"
+    assert any(p.name.startswith("tiny_back-") for p in shared.iterdir())
+    assert not (tmp_path / name / "volumes" / "data").exists()
 
     status = corejob("status", name, runs_dir=tmp_path)
     assert status.returncode == 0 and "Succeeded" in status.stdout, status.stdout + status.stderr
     logs = corejob("logs", name, "--all", runs_dir=tmp_path)
-    assert "[master-0] Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2" in logs.stdout
-    assert "[worker-0] Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in logs.stdout
+    assert re.search(  # a timestamped line (trainer/quiet_logs.py)
+        r"^\[master-0\] \S+ INFO Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2$",
+        logs.stdout,
+        re.MULTILINE,
+    )
+    assert re.search(  # a timestamped line (trainer/quiet_logs.py)
+        r"^\[worker-0\] \S+ INFO Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2$",
+        logs.stdout,
+        re.MULTILINE,
+    )
     assert "[worker-0] COREJOB_EPOCH rank=1 epoch=2/2" in logs.stdout  # the worker trained
     result = LocalBackend(tmp_path).result(name)
     results = corejob("results", runs_dir=tmp_path)
