@@ -15,6 +15,7 @@ retries · 9 job not found · 10 a job failed · 11 pending longer than --pendin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import os
 import sys
@@ -194,6 +195,14 @@ def job_request(
     return JobRequest(model, dataset, args.workers, args.gpus, args.image, sweep, values)
 
 
+def with_flavor(request: JobRequest, backend: Backend) -> JobRequest:
+    """The request with the ``apiFlavor`` the backend chooses when the values leave it open
+    (a cluster with only Trainer v2 installed gets TrainJobs)."""
+    configured = request.values.get("apiFlavor")
+    flavor = backend.job_flavor(configured if isinstance(configured, str) else None)
+    return dataclasses.replace(request, values={**request.values, "apiFlavor": flavor})
+
+
 def duration_arg(text: str | None, flag: str) -> float | None:
     if text is None:
         return None
@@ -228,7 +237,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     and created again (resuming from its checkpoints), unless --no-rerun."""
     pending_timeout = duration_arg(args.pending_timeout, "--pending-timeout")
     backend = select_backend(args)
-    request = job_request(args, args.model, args.dataset, backend=backend.name)
+    request = with_flavor(
+        job_request(args, args.model, args.dataset, backend=backend.name), backend
+    )
     job = build_job(request, backend.namespace)
     if args.dry_run:
         print_yaml([job])
@@ -281,7 +292,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if skipped:
         print(f"sweep: {skipped} model x dataset pair(s) of different families left out",
               file=sys.stderr)  # fmt: skip
-    requests = {cell: job_request(args, cell.model, cell.dataset, sweep, backend.name)
+    requests = {cell: with_flavor(job_request(args, cell.model, cell.dataset, sweep, backend.name),
+                                  backend)
                 for cell in cells}  # fmt: skip
     jobs = {cell: build_job(request, backend.namespace) for cell, request in requests.items()}
     if args.dry_run:

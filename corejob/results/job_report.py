@@ -89,6 +89,7 @@ def job_record(
         "sweep": summary.sweep,
         "config_hash": summary.config_hash,
         "state": summary.state.value,
+        "kind": summary.kind,
         "reason": summary.reason or None,
         "message": summary.message or None,
         "created": summary.created,
