@@ -8,6 +8,7 @@ operator rules from ``corejob.job.validation``) → linted against what the clus
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from corejob import __version__
@@ -18,6 +19,9 @@ from corejob.job.kubeflow import trainer_containers
 from corejob.job.values import image_values as split_image_reference
 from corejob.job.values import merge_values
 from trainer.configs import DATASETS, MODELS, is_config_path, resolve_config
+from trainer.configs.families import VIDEO, read_yaml, run_family
+from trainer.configs.model_schema import load_model_config
+from trainer.configs.video_schema import VideoDatasetConfig, VideoModelConfig
 from trainer.contract.errors import ConfigError
 
 DEFAULT_IMAGE_REPOSITORY = "localhost/corejob-trainer"
@@ -46,6 +50,38 @@ def check_config_name(kind: str, name: str) -> None:
         resolve_config(kind, name)
     except ConfigError as error:
         raise UsageError(str(error)) from None
+
+
+def check_run_configs(model: str, dataset: str) -> None:
+    """The trainer's own schemas, before anything is created (they import no torch).
+
+    A broken model YAML used to be found 24 s after submission by a failed pod, with the
+    trainer's clear message only in ``corejob logs``; now ``submit``/``sweep``/``--dry-run``
+    fail at once with that same one line. Checked: names, the run's family (model and
+    dataset must agree), the model config against its family's schema and a video dataset
+    config. A path that is not on this machine names a file inside the image: the trainer
+    checks it there.
+    """
+    check_config_name(MODELS, model)
+    check_config_name(DATASETS, dataset)
+    if not (_on_this_machine(model) and _on_this_machine(dataset)):
+        return
+    try:
+        if run_family(model, dataset) == VIDEO:
+            for kind, name, flag, schema in (
+                (MODELS, model, "--model_config", VideoModelConfig),
+                (DATASETS, dataset, "--dataset_configs_path", VideoDatasetConfig),
+            ):
+                path = resolve_config(kind, name)
+                schema.from_dict(read_yaml(path, flag), str(path))
+        else:
+            load_model_config(model)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+
+
+def _on_this_machine(name: str) -> bool:
+    return not is_config_path(name) or Path(name).expanduser().is_file()
 
 
 def image_values(image: str) -> dict[str, str]:
@@ -80,8 +116,7 @@ def build_job(request: JobRequest, namespace: str | None) -> dict[str, Any]:
     from corejob.job.render import RenderError, render_job
     from corejob.job.validation import validate_job
 
-    check_config_name(MODELS, request.model)
-    check_config_name(DATASETS, request.dataset)
+    check_run_configs(request.model, request.dataset)
     if request.workers is not None and request.workers < 0:
         raise UsageError(f"--workers must be >= 0, got {request.workers}")
     if request.gpus is not None and request.gpus < 0:

@@ -1,0 +1,80 @@
+"""Broken configs fail before anything is created, with the trainer's own one line (issue 16).
+
+The schemas are the trainer's (``trainer/configs/model_schema``, ``video_schema``,
+``families``), imported without torch; the real API server's audit log shows that not a
+single create request was sent.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from corejob.errors import ExitCode
+
+BROKEN_MODEL = """\
+model_type: v1multi
+convnet:
+  type: resnet
+  params:
+    kernel_sz: 3
+"""
+UNPARSABLE = "model_type: v1multi\nconvnet: [unclosed\n"
+
+
+@pytest.fixture
+def broken_model(tmp_path: Path) -> Path:
+    path = tmp_path / "my_model.yaml"
+    path.write_text(BROKEN_MODEL)
+    return path
+
+
+def test_an_unknown_field_fails_dry_run_and_submit_creating_nothing(kube, corejob, broken_model):
+    for extra in (("--dry-run",), ()):
+        result = corejob("submit", "-m", str(broken_model), "-d", "synthetic_tiny", *extra)
+        assert result.code == ExitCode.USAGE and result.out == ""
+        assert result.err.strip() == (
+            f"corejob: error: {broken_model}: convnet.params.kernel_sz: unknown field for "
+            "convnet 'resnet'; allowed: channels, block_configs, stem_config, final_activation, "
+            "resnet_post_add_activation, base_channels, checkpointing, dim"
+        )
+    assert kube.requests("create") == []
+
+
+def test_a_sweep_with_one_broken_cell_creates_nothing(kube, corejob, broken_model):
+    result = corejob(
+        "sweep", "--models", f"res_small,{broken_model}", "--datasets", "synthetic_tiny"
+    )
+    assert result.code == ExitCode.USAGE and "kernel_sz: unknown field" in result.err
+    assert kube.requests("create") == []
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path, corejob):
+    path = tmp_path / "m.yaml"
+    path.write_text(UNPARSABLE)
+    result = corejob("render", "-m", str(path), "-d", "synthetic_tiny")
+    assert result.code == ExitCode.USAGE
+    assert result.err.startswith(f"corejob: error: {path}: line ")
+
+
+def test_a_model_and_dataset_of_different_families_are_refused(corejob):
+    result = corejob("render", "-m", "r3d_small", "-d", "synthetic_tiny")
+    assert result.code == ExitCode.USAGE
+    assert "is a v1 dataset but --model_config r3d_small is a video model" in result.err
+    assert corejob("render", "-m", "r3d_small", "-d", "synthetic_views").code == ExitCode.OK
+
+
+def test_a_video_model_is_checked_by_its_own_schema(tmp_path: Path, corejob):
+    path = tmp_path / "video.yaml"
+    path.write_text("family: video\nbackbone: {depth: small, chanels: [8]}\n")
+    result = corejob("render", "-m", str(path), "-d", "synthetic_views")
+    assert result.code == ExitCode.USAGE and "chanels" in result.err
+
+
+def test_the_controller_stays_torch_free():
+    code = "import sys, corejob.cli, corejob.job.spec; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
