@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from trainer.configs import MODELS, available_configs, resolve_config
+from trainer.configs import MODELS, resolve_config
+from trainer.configs.families import V1, configs_of_family
 from trainer.configs.model_schema.blocks import ACTIVATIONS
 from trainer.configs.model_schema.components import (
     COMPONENTS,
@@ -53,8 +54,9 @@ VISION_KINDS = ("adapter", "frontend", "convnet")
 
 
 def available_model_configs() -> list[str]:
-    """Names of the bundled model configs."""
-    return available_configs(MODELS)
+    """Names of the bundled model configs this schema describes (the V1 family's; the
+    video family's configs have their own schema, ``trainer/configs/video_schema``)."""
+    return configs_of_family(MODELS, V1)
 
 
 def load_model_config(name_or_path: str | Path) -> dict[str, Any]:
