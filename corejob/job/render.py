@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from corejob.job.kubeflow import JOB_KIND
+from corejob.job.shipped.owned import OWNED_KINDS, RenderedJob, owned_objects
 
 CHART_DIR_ENV = "COREJOB_CHART_DIR"
 DEFAULT_RELEASE_NAME = "corejob"
@@ -124,18 +125,39 @@ def render_job(
 
     ``metadata.namespace`` is set only when ``namespace`` is given (the chart leaves it
     to the client, as ``helm install`` does). Hook objects (``helm test`` pods) are not
-    part of the job and are ignored.
+    part of the job and are ignored. The ConfigMap of shipped config files comes along
+    as an object the job owns (:mod:`corejob.job.shipped.owned`).
     """
     objects = parse_documents(render_manifests(values, release_name, namespace))
     jobs = [obj for obj in objects if obj.get("kind") == JOB_KIND]
     if len(jobs) != 1:
         raise RenderError(f"the chart rendered {len(jobs)} {JOB_KIND} objects, expected 1")
-    job = jobs[0]
-    if namespace:
-        job.setdefault("metadata", {})["namespace"] = namespace
-    return job
+    owned = [obj for obj in objects if obj.get("kind") in OWNED_KINDS]
+    for obj in [jobs[0], *owned] if namespace else []:
+        obj.setdefault("metadata", {})["namespace"] = namespace
+    return RenderedJob(jobs[0], owned)
+
+
+class _ReadableDumper(yaml.SafeDumper):
+    """Multi-line strings (a shipped config file) as ``|`` blocks, readable as the file."""
+
+
+_ReadableDumper.add_representer(
+    str,
+    lambda dumper, text: dumper.represent_scalar(
+        "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None
+    ),
+)
 
 
 def job_to_yaml(job: dict[str, Any]) -> str:
     """A job as YAML in the chart's key order (what ``make render`` prints)."""
-    return yaml.safe_dump(job, sort_keys=False, default_flow_style=False, width=1000)
+    return yaml.dump(
+        dict(job), Dumper=_ReadableDumper, sort_keys=False, default_flow_style=False, width=1000
+    )
+
+
+def objects_to_yaml(job: dict[str, Any]) -> str:
+    """The job, then each object it owns: every document ``submit`` sends (the owned ones
+    get their ownerReference, with the job's uid, when the cluster has created the job)."""
+    return "---\n".join(job_to_yaml(obj) for obj in (job, *owned_objects(job)))

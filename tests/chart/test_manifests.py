@@ -84,6 +84,7 @@ def test_controller_role_is_least_privilege(base_objects: list[dict[str, Any]]) 
         ("kubeflow.org", "pytorchjobs", v) for v in ("create", "get", "list", "watch", "delete")
     }
     reads = {("", "pods", "list"), ("", "events", "list"), ("", "pods/log", "get")}
+    reads.add(("", "configmaps", "create"))  # a job's own config files, owned by the job
     kueue = {("kueue.x-k8s.io", "workloads", "list")}
     assert granted == jobs | reads | kueue  # what the CLI uses: tests/corejob/test_cli_rbac.py
     binding = by_kind(base_objects, "RoleBinding")["corejob-controller"]
@@ -128,7 +129,10 @@ def golden_pairs() -> list[tuple[Path, Path]]:
 def test_golden_render_is_up_to_date(values: Path, golden: Path) -> None:
     assert golden.is_file(), f"{golden} missing: run make manifests"
     assert example_text(values) == golden.read_text(), f"{golden} is stale: run make manifests"
-    assert validate_job(yaml.safe_load(golden.read_text())) == []
+    job, *owned = yaml.safe_load_all(golden.read_text())
+    assert validate_job(job) == []
+    for obj in owned:  # the ConfigMap of shipped config files
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
 
 def test_no_orphan_golden_files() -> None:

@@ -14,12 +14,14 @@ import queue
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from corejob.backends.base import SubmitOutcome
 from corejob.backends.kubernetes.api import KubeApi
 from corejob.backends.kubernetes.config import load_target
 from corejob.backends.kubernetes.explain import explain_pending, explain_queued, queue_of
+from corejob.backends.kubernetes.owned import create_owned
 from corejob.backends.kubernetes.watch import JobTracker
 from corejob.errors import (
     ConflictError,
@@ -78,15 +80,22 @@ class KubernetesBackend:
     # --- the Backend protocol -------------------------------------------------------------
 
     def submit(self, job: Job) -> SubmitOutcome:
+        """Create the job, then the objects it owns (``kubernetes.owned``: its ConfigMap)."""
+        outcome, current = self._create_job(job)
+        notes = create_owned(self.api, job, current, outcome.created)
+        return replace(outcome, notes=notes) if notes else outcome
+
+    def _create_job(self, job: Job) -> tuple[SubmitOutcome, Job]:
         """Create the job; one of that name being deleted is waited for first (bounded):
-        its name is free only once its pods are gone."""
+        its name is free only once its pods are gone. The outcome and the server's job."""
         name = job["metadata"]["name"]
         existing = self.api.get_job(name)
         if existing is not None and existing["metadata"].get("deletionTimestamp"):
             existing = self.await_deletion(existing)
         if existing is None:
             try:
-                return SubmitOutcome(name, True, summarize(self.api.create_job(job)))
+                created = self.api.create_job(job)
+                return SubmitOutcome(name, True, summarize(created)), created
             except ConflictError:
                 existing = self.api.get_job(name)  # created concurrently, or a real clash
                 if existing is None:
@@ -98,7 +107,7 @@ class KubernetesBackend:
                 f"job {name} already exists in namespace {self.namespace!r} with another "
                 f"config (config-hash {found} != {wanted}); `corejob cancel {name}` first"
             )
-        return SubmitOutcome(name, False, summarize(existing))
+        return SubmitOutcome(name, False, summarize(existing)), existing
 
     def await_deletion(self, job: Job, timeout_s: float | None = None) -> Job | None:
         """Wait until ``job`` (which has a deletionTimestamp) is gone; None then, or the job

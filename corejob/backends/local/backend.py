@@ -35,6 +35,7 @@ from corejob.backends.local.replicas import replica_count, replica_plans, replic
 from corejob.backends.local.store import JobStore, process_alive
 from corejob.backends.local.supervisor import failure_message, termination_grace_s, timestamp
 from corejob.errors import CorejobError, JobNotFoundError, UnavailableError, UsageError
+from corejob.job.shipped.owned import owned_objects
 from corejob.job.state import summarize
 from trainer.contract.result import CPU_OVERSUBSCRIBED, parse_result_line
 
@@ -67,13 +68,16 @@ class LocalBackend:
                 self.store.remove_record(name)  # a stale supervisor.json is not this job's
                 self.store.reset_logs(name)
                 self.store.write_job(name, record)
+                copies = [self.store.write_config_map(name, obj) for obj in owned_objects(job)]
             except OSError as error:
                 raise UnavailableError(
                     f"cannot write job {name}'s files ({error.strerror}: {error.filename}); "
                     "free space or fix the runs directory, then submit again"
                 ) from None
             self._launch_supervisor(name)
-        return SubmitOutcome(name=name, created=True, summary=summarize(record))
+        notes = tuple(f"copied {path.name} into job {name}'s volume: {path}"
+                      for files in copies for path in files)  # fmt: skip
+        return SubmitOutcome(name=name, created=True, summary=summarize(record), notes=notes)
 
     def check(self, job: dict[str, Any]) -> None:
         """Fail before anything starts when the job cannot run here (one-line error)."""

@@ -26,6 +26,7 @@ from corejob.backends.local.operator_env import (
     nproc_per_node,
     operator_env,
 )
+from corejob.backends.local.store import CONFIG_MAPS_DIR
 from corejob.job.kubeflow import (
     CONTAINER_NAME,
     JOB_NAME_LABEL,
@@ -44,7 +45,8 @@ LOCAL_ENTRYPOINT: tuple[str, ...] = ("-m", "trainer")
 
 @dataclass(frozen=True)
 class Volume:
-    """Where a pod volume's data lives: ``kind`` emptyDir | persistentVolumeClaim | hostPath."""
+    """Where a pod volume's data lives: ``kind`` emptyDir | persistentVolumeClaim | hostPath
+    | configMap (``ref``: the claim, host path or ConfigMap name)."""
 
     name: str
     kind: str
@@ -249,6 +251,8 @@ def _volume(volume: dict[str, Any], where: str) -> Volume:
         )
     if "hostPath" in volume:
         return Volume(name, "hostPath", ref=volume["hostPath"]["path"])
+    if "configMap" in volume and not volume["configMap"].get("items"):
+        return Volume(name, "configMap", ref=volume["configMap"]["name"])
     kinds = sorted(set(volume) - {"name"})
     raise JobSpecError(f"{where}: volume {name!r} of type {kinds} is not supported locally")
 
@@ -258,8 +262,11 @@ def volume_host_dir(volume: Volume, job_dir: Path, claims_dir: Path) -> Path | N
 
     emptyDir volumes live in the job's directory (kept across replica restarts, so a
     restarted replica finds ``last.ckpt``); a claim is shared by every job that names it,
-    like a PersistentVolumeClaim; a hostPath is the path itself.
+    like a PersistentVolumeClaim; a hostPath is the path itself; a ConfigMap is the copy
+    the backend wrote into the job's directory at submit (``JobStore.write_config_map``).
     """
+    if volume.kind == "configMap":
+        return job_dir / CONFIG_MAPS_DIR / volume.ref
     if volume.kind == "emptyDir":
         return None if volume.medium == "Memory" else job_dir / "volumes" / volume.name
     if volume.kind == "persistentVolumeClaim":

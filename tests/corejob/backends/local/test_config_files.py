@@ -1,0 +1,62 @@
+"""A model config of one's own, locally: copied into the job's directory, said so, trained.
+
+Before: ``-m /tmp/my_model.yaml`` was silently rewritten to ``<job>/volumes/tmp/...`` (the
+pod's /tmp), a file that does not exist.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from corejob.backends.local.backend import LocalBackend
+from corejob.backends.local.replicas import mount_table, process_spec, replica_plans
+from corejob.job.spec import JobRequest, build_job
+from corejob.job.state import JobState, summarize
+from tests.support.wait import wait_until
+from trainer.configs import CONFIGS_DIR
+
+SMALL_CORE = ("channels: [64, 64]", "channels: [8, 8]")  # res_small, narrower: quick on a CPU
+
+
+def own_model(directory: Path) -> Path:
+    path = directory / "my_model.yaml"
+    path.write_text((CONFIGS_DIR / "models" / "res_small.yaml").read_text().replace(*SMALL_CORE))
+    return path
+
+
+def test_the_trainer_is_pointed_at_the_jobs_copy(tmp_path: Path):
+    job = build_job(JobRequest(str(own_model(tmp_path)), "synthetic_tiny", workers=0), None)
+    (plan,) = replica_plans(job, master_addr="127.0.0.1", master_port=1, cpu_count=1,
+                            host_environ={})  # fmt: skip
+    job_dir = tmp_path / "runs" / job["metadata"]["name"]
+    argv = process_spec(plan, mount_table(plan, job_dir, tmp_path / "claims"), "py", {}).argv
+    copy = job_dir / "configmaps" / f"{job['metadata']['name']}-configs" / "my_model.yaml"
+    assert argv[argv.index("--model_config") + 1] == str(copy)
+
+
+@pytest.mark.slow
+def test_a_local_job_trains_on_the_copy_of_the_users_file(tmp_path: Path):
+    model = own_model(tmp_path)
+    submitted = subprocess.run(
+        [sys.executable, "-m", "corejob", "submit", "-m", str(model), "-d", "synthetic_tiny",
+         "--workers", "0", "--set", "trainer.maxEpochs=1", "--set", "trainer.stepsPerEpoch=4",
+         "--set", "trainer.numWorkers=0", "--backend", "local", "--runs-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    name = submitted.stdout.split("created job ")[1].split()[0]
+    copy = tmp_path / name / "configmaps" / f"{name}-configs" / "my_model.yaml"
+    assert f"corejob: copied my_model.yaml into job {name}'s volume: {copy}" in submitted.stderr
+    text = model.read_text()
+    model.unlink()  # the job must not need the original
+    assert copy.read_text() == text
+
+    backend = LocalBackend(tmp_path)
+    summary = wait_until(lambda: (s := summarize(backend.get(name))).state.finished and s,
+                         150, f"job {name} to finish", interval=0.5)  # fmt: skip
+    assert summary.state is JobState.SUCCEEDED, summary.message
+    assert backend.result(name)["model"] == "my_model"
