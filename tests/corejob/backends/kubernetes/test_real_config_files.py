@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from corejob.errors import ExitCode
-from tests.support.kube_real import KubeNamespace
+from tests.corejob.conftest import Background
+from tests.support.kube_real import HOLD_FINALIZER, MERGE_PATCH, KubeNamespace
 from tests.support.wait import wait_until
 from trainer.configs import CONFIGS_DIR
 
@@ -73,3 +74,30 @@ def test_a_configmap_that_cannot_be_created_takes_its_job_back(kube, corejob, tm
     assert error.endswith("was deleted again: nothing was submitted")
     wait_until(lambda: kube.jobs() == [], 60, "the job to be deleted")
     assert [e["verb"] for e in kube.requests(resource="pytorchjobs")][-2:] == ["create", "delete"]
+
+
+def test_a_new_job_waits_for_its_predecessors_configmap_to_be_collected(kube, corejob, tmp_path):
+    """A rerun (cancel, then the same job again) may find the old ConfigMap not yet deleted:
+    the submit creates again until the collector has removed it, and never adopts it."""
+    model = own_model(tmp_path)
+    first = corejob("submit", "-m", str(model), "-d", "synthetic_tiny")
+    name, old = first.out.split()[2], f"{first.out.split()[2]}-configs"
+    assert corejob("cancel", name).code == 0
+    wait_until(lambda: kube.job(name) is None and config_map(kube, old) is None, 90, "the old job")
+    stale = {  # the predecessor's, held by a finalizer while the collector deletes it
+        "metadata": {"name": old, "finalizers": [HOLD_FINALIZER], "ownerReferences": [
+            {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "name": name,
+             "uid": "00000000-0000-0000-0000-000000000000"}]},
+        "data": {"my_model.yaml": "stale"},
+    }  # fmt: skip
+    kube.cluster.ok("POST", f"/api/v1/namespaces/{kube.name}/configmaps", stale)
+    wait_until(lambda: config_map(kube, old)["metadata"].get("deletionTimestamp"), 90,
+               "the collector to delete the stale ConfigMap (its owner is gone)")  # fmt: skip
+    again = Background("submit", "-m", str(model), "-d", "synthetic_tiny")
+    wait_until(lambda: len(kube.requests("create", "configmaps")) >= 3, 30, "create retried")
+    kube.cluster.ok("PATCH", f"/api/v1/namespaces/{kube.name}/configmaps/{old}",
+                    {"metadata": {"finalizers": None}}, content_type=MERGE_PATCH)  # fmt: skip
+    assert again.join(30) == ExitCode.OK
+    shipped = config_map(kube, old)
+    assert shipped["data"] == {"my_model.yaml": model.read_text()}
+    assert shipped["metadata"]["ownerReferences"][0]["uid"] == kube.job(name)["metadata"]["uid"]
