@@ -56,3 +56,22 @@ def test_a_command_overrides_the_entrypoint(tmp_path: Path):
 
 def test_kubernetes_quantities_become_engine_sizes():
     assert (size_option("4Gi"), size_option("512Mi"), size_option("1000")) == ("4g", "512m", "1000")
+
+
+def test_a_shipped_config_file_is_mounted_read_only(tmp_path: Path):
+    """The ConfigMap copy in the job's directory, where the chart mounts the ConfigMap."""
+    job = chart_job("own", workers=0, model="my_model.yaml", configFiles={"my_model.yaml": "a: 1"})
+    (master,) = replica_plans(job, master_addr="own-master-0", master_port=23456, cpu_count=2,
+                              host_environ={})  # fmt: skip
+    argv = run_command(
+        master,
+        engine="podman",
+        network="corejob-own",
+        env_file=tmp_path / "master-0.env",
+        mounts=mount_table(master, tmp_path / "own", tmp_path / "_claims"),
+        security={},
+        shm_size=None,
+    )
+    text = " ".join(argv)
+    assert f"--volume {tmp_path}/own/configmaps/own-configs:/etc/corejob/configs:ro" in text
+    assert argv[argv.index("--model_config") + 1] == "/etc/corejob/configs/my_model.yaml"
