@@ -348,8 +348,9 @@ seccompProfile:
 {{- end -}}
 
 {{/*
-Config files shipped with the job (.Values.configFiles: file name -> YAML text), e.g. a
-model config from the user's machine. They become the ConfigMap "corejob.configFilesName"
+Config files shipped with the job (.Values.configFiles: path -> YAML text), e.g. a model
+config from the user's machine, or a dataset config and its session files ("my_data.yaml",
+"my_data/a.yaml"). They become the ConfigMap "corejob.configFilesName"
 (templates/configmap.yaml), mounted read-only at "corejob.configFilesDir" in every pod of
 any job flavour: a pod template includes "corejob.configFilesVolume" in its volumes and
 "corejob.configFilesMount" in the trainer container's mounts (corejob.volumes and
@@ -364,11 +365,25 @@ corejob.volumeMounts do). Each renders nothing without configFiles.
 {{- printf "%s-configs" (include "corejob.jobName" .) -}}
 {{- end -}}
 
+{{/*
+ConfigMap key of a configFiles path (takes the path): "/" is not allowed in a key, so a
+dataset's session file "my_data/a.yaml" is stored as "my_data--a.yaml"; the volume's items
+put it back at its path.
+*/}}
+{{- define "corejob.configFileKey" -}}
+{{- replace "/" "--" . -}}
+{{- end -}}
+
 {{- define "corejob.configFilesVolume" -}}
 {{- if .Values.configFiles }}
 - name: configs
   configMap:
     name: {{ include "corejob.configFilesName" . | quote }}
+    items:
+      {{- range $path, $_ := .Values.configFiles }}
+      - key: {{ include "corejob.configFileKey" $path | quote }}
+        path: {{ $path | quote }}
+      {{- end }}
 {{- end }}
 {{- end -}}
 

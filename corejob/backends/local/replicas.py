@@ -52,6 +52,7 @@ class Volume:
     kind: str
     ref: str = ""
     medium: str = ""
+    items: tuple[tuple[str, str], ...] = ()  # configMap: (key, path) pairs; () = every key
 
 
 @dataclass(frozen=True)
@@ -251,10 +252,25 @@ def _volume(volume: dict[str, Any], where: str) -> Volume:
         )
     if "hostPath" in volume:
         return Volume(name, "hostPath", ref=volume["hostPath"]["path"])
-    if "configMap" in volume and not volume["configMap"].get("items"):
-        return Volume(name, "configMap", ref=volume["configMap"]["name"])
+    if "configMap" in volume:
+        source = volume["configMap"]
+        items = tuple((item["key"], item["path"]) for item in source.get("items") or [])
+        return Volume(name, "configMap", ref=source["name"], items=items)
     kinds = sorted(set(volume) - {"name"})
     raise JobSpecError(f"{where}: volume {name!r} of type {kinds} is not supported locally")
+
+
+def config_map_files(job: dict[str, Any], config_map: dict[str, Any]) -> dict[str, str]:
+    """The files a pod sees in a volume of ``config_map``: path → text (its ``items``
+    place keys at paths, e.g. a dataset's session files in a subdirectory)."""
+    data = config_map.get("data") or {}
+    name = config_map["metadata"]["name"]
+    for role, spec in replica_specs_of(job):
+        for volume in spec.get("template", {}).get("spec", {}).get("volumes") or []:
+            mapped = _volume(volume, f"spec.pytorchReplicaSpecs.{role}")
+            if mapped.kind == "configMap" and mapped.ref == name and mapped.items:
+                return {path: data[key] for key, path in mapped.items if key in data}
+    return dict(data)
 
 
 def volume_host_dir(volume: Volume, job_dir: Path, claims_dir: Path) -> Path | None:

@@ -121,17 +121,16 @@ class JobStore:
     def claims_dir(self) -> Path:
         return self.runs_dir / CLAIMS_DIR
 
-    def write_config_map(self, name: str, config_map: dict[str, Any]) -> list[Path]:
-        """Copy a ConfigMap job ``name`` owns into its directory, one file per key (what a
-        configMap volume shows a pod), replacing an older copy; the files written."""
-        directory = self.job_dir(name) / CONFIG_MAPS_DIR / config_map["metadata"]["name"]
+    def write_config_map(self, name: str, config_map: str, files: dict[str, str]) -> Path:
+        """Copy a ConfigMap job ``name`` owns into its directory as the files a configMap
+        volume shows a pod (path → text), replacing an older copy; the directory."""
+        directory = self.job_dir(name) / CONFIG_MAPS_DIR / config_map
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
-        files = []
-        for key, text in sorted((config_map.get("data") or {}).items()):
-            (directory / key).write_text(text, encoding="utf-8")
-            files.append(directory / key)
-        return files
+        for path, text in sorted(files.items()):
+            (directory / path).parent.mkdir(parents=True, exist_ok=True)
+            (directory / path).write_text(text, encoding="utf-8")
+        return directory
 
     def log_path(self, name: str, replica_id: str) -> Path:
         return self.job_dir(name) / LOG_DIR / f"{replica_id}.log"

@@ -92,3 +92,33 @@ def test_render_and_dry_run_print_the_job_then_its_configmap(tmp_path, capsys):
     job, config_map = yaml.safe_load_all(printed[0])
     assert (job["kind"], config_map["kind"]) == ("PyTorchJob", "ConfigMap")
     assert config_map["data"]["my_model.yaml"] == MODEL_TEXT
+
+
+def own_dataset(directory: Path) -> Path:
+    """synthetic_tiny as a user's own dataset: my_data.yaml and its sessions in my_data/."""
+    bundled = CONFIGS_DIR / "datasets"
+    for session in (bundled / "synthetic_tiny").glob("*.yaml"):
+        write(directory / "my_data" / session.name, session.read_text())
+    return write(directory / "my_data.yaml", (bundled / "synthetic_tiny.yaml").read_text())
+
+
+def test_a_dataset_config_brings_its_session_files_to_their_paths(tmp_path: Path):
+    job = job_for("res_small", str(own_dataset(tmp_path)))
+    (config_map,) = owned_objects(job)
+    assert sorted(config_map["data"]) == [
+        "my_data--tiny_back.yaml", "my_data--tiny_gabor.yaml", "my_data.yaml"
+    ]  # fmt: skip
+    pod = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "configs"]
+    assert {"key": "my_data--tiny_back.yaml", "path": "my_data/tiny_back.yaml"} in (
+        volume["configMap"]["items"]
+    )
+    args = pod["containers"][0]["args"]
+    assert args[args.index("--dataset_configs_path") + 1] == "/etc/corejob/configs/my_data.yaml"
+
+
+def test_session_files_outside_the_datasets_directory_are_refused(tmp_path: Path):
+    dataset = own_dataset(tmp_path)
+    dataset.write_text(dataset.read_text() + "session_dir: ../elsewhere\n")
+    with pytest.raises(UsageError, match=r"session_dir '\.\./elsewhere' is outside"):
+        job_for("res_small", str(dataset))

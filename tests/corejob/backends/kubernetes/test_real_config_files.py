@@ -47,7 +47,10 @@ def test_the_file_goes_with_the_job_and_goes_away_with_it(kube, corejob, tmp_pat
     assert {"name": "configs", "mountPath": "/etc/corejob/configs", "readOnly": True} in (
         container["volumeMounts"]
     )
-    assert {"name": "configs", "configMap": {"name": f"{name}-configs"}} in (pod["volumes"])
+    items = [{"key": "my_model.yaml", "path": "my_model.yaml"}]
+    assert {"name": "configs", "configMap": {"name": f"{name}-configs", "items": items}} in (
+        pod["volumes"]
+    )
 
     again = corejob("submit", "-m", str(model), "-d", "synthetic_tiny")  # same file: same job
     assert again.code == 0 and f"job {name} already exists" in again.out

@@ -6,6 +6,7 @@ pod's /tmp), a file that does not exist.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from corejob.backends.local.backend import LocalBackend
 from corejob.backends.local.replicas import mount_table, process_spec, replica_plans
 from corejob.job.spec import JobRequest, build_job
 from corejob.job.state import JobState, summarize
+from tests.corejob.job.test_shipped import own_dataset
 from tests.support.wait import wait_until
 from trainer.configs import CONFIGS_DIR
 
@@ -23,6 +25,7 @@ SMALL_CORE = ("channels: [64, 64]", "channels: [8, 8]")  # res_small, narrower: 
 
 
 def own_model(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
     path = directory / "my_model.yaml"
     path.write_text((CONFIGS_DIR / "models" / "res_small.yaml").read_text().replace(*SMALL_CORE))
     return path
@@ -39,24 +42,31 @@ def test_the_trainer_is_pointed_at_the_jobs_copy(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_a_local_job_trains_on_the_copy_of_the_users_file(tmp_path: Path):
-    model = own_model(tmp_path)
+def test_a_local_job_trains_on_the_copies_of_the_users_files(tmp_path: Path):
+    """The user's model and dataset (with its session files): copied, then the originals
+    are deleted, and the job trains on the copies."""
+    model, dataset = own_model(tmp_path / "mine"), own_dataset(tmp_path / "mine")
     submitted = subprocess.run(
-        [sys.executable, "-m", "corejob", "submit", "-m", str(model), "-d", "synthetic_tiny",
+        [sys.executable, "-m", "corejob", "submit", "-m", str(model), "-d", str(dataset),
          "--workers", "0", "--set", "trainer.maxEpochs=1", "--set", "trainer.stepsPerEpoch=4",
          "--set", "trainer.numWorkers=0", "--backend", "local", "--runs-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert submitted.returncode == 0, submitted.stderr
     name = submitted.stdout.split("created job ")[1].split()[0]
-    copy = tmp_path / name / "configmaps" / f"{name}-configs" / "my_model.yaml"
-    assert f"corejob: copied my_model.yaml into job {name}'s volume: {copy}" in submitted.stderr
+    copies = tmp_path / name / "configmaps" / f"{name}-configs"
+    assert (
+        f"corejob: copied my_data.yaml, my_data/tiny_back.yaml, my_data/tiny_gabor.yaml, "
+        f"my_model.yaml into job {name}'s volume: {copies}\n"
+    ) in submitted.stderr
     text = model.read_text()
-    model.unlink()  # the job must not need the original
-    assert copy.read_text() == text
+    shutil.rmtree(tmp_path / "mine")  # the job must not need the originals
+    assert (copies / "my_model.yaml").read_text() == text
+    assert (copies / "my_data" / "tiny_back.yaml").is_file()
 
     backend = LocalBackend(tmp_path)
     summary = wait_until(lambda: (s := summarize(backend.get(name))).state.finished and s,
                          150, f"job {name} to finish", interval=0.5)  # fmt: skip
     assert summary.state is JobState.SUCCEEDED, summary.message
-    assert backend.result(name)["model"] == "my_model"
+    result = backend.result(name)
+    assert (result["model"], result["dataset"]) == ("my_model", "my_data")
