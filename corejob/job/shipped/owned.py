@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import yaml
+
 Object = dict[str, Any]
 OWNED_KINDS = ("ConfigMap",)
 
@@ -22,6 +24,10 @@ class RenderedJob(dict[str, Any]):
     def __init__(self, job: Object, owned: Iterable[Object] = ()) -> None:
         super().__init__(job)
         self.owned: tuple[Object, ...] = tuple(owned)
+
+
+# To YAML a RenderedJob is the dict it is (yaml.safe_dump matches exact types only).
+yaml.SafeDumper.add_representer(RenderedJob, yaml.representer.SafeRepresenter.represent_dict)
 
 
 def owned_objects(job: Object) -> tuple[Object, ...]:
