@@ -24,7 +24,7 @@ MAX_PARALLEL ?= 2
 RETRIES ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: help install test test-fast lint bench demo submit sweep status logs cancel results \
+.PHONY: help install test test-fast lint bench gpu-check demo submit sweep status logs cancel results \
         render manifests image push image-test system-deps ci-system-deps clean
 
 help: ## list the targets
@@ -55,6 +55,9 @@ lint: $(STAMP) ## ruff
 
 bench: $(STAMP) ## benchmarks: printed table + JSON under bench-results/ (ONLY=trainer: one module)
 	$(BIN)/python -m benchmarks $(if $(ONLY),--only $(ONLY))
+
+gpu-check: $(STAMP) ## one GPU at realistic scale (< 8 min): benchmarks/results/gpu-<date>.{json,md}; DRY=1: on the CPU
+	$(BIN)/python -m benchmarks.gpu_check $(if $(DRY),--dry-run --out_dir bench-results)
 
 demo: $(STAMP) ## a tiny local training run (single process), fresh each time
 	$(BIN)/corejob-train train --model_config $(MODEL) --dataset_configs_path synthetic_tiny \

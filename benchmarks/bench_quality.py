@@ -9,6 +9,8 @@ process under a CPU-time budget (``--time_budget_clock cpu``: fair on a shared m
    CPU-minutes).
 2. What the shared core buys: the low-unit session ``mixed_back_few`` trained jointly
    (run 1) vs trained alone with the same budget.
+3. The CPU-sized VisionCore-style configs (``VISIONCORE_STYLE``) with the same budget:
+   bits/spike and oracle ratio, reported (no target yet).
 
 ``COREJOB_QUALITY_MINUTES`` changes the budget; ``COREJOB_QUALITY_ARGS`` adds CLI flags.
 """
@@ -28,6 +30,11 @@ from typing import Any
 import yaml
 
 MODEL = "res_small"
+VISIONCORE_STYLE = (
+    "cpu_resnet_none_none_gaussian",
+    "cpu_resnet_concat_convgru_gaussian",
+    "cpu_dense_film_none_gaussian",
+)
 DATASET = "synthetic_mixed"
 FEW_UNITS_SESSION = "mixed_back_few"
 DATA_ROOT = Path(os.environ.get("COREJOB_QUALITY_DATA_ROOT", "data"))
@@ -64,11 +71,12 @@ def train_with_budget(
     minutes: float,
     data_root: Path = DATA_ROOT,
     extra: tuple[str, ...] = (),
+    model: str = MODEL,
 ) -> dict[str, Any]:
     """One ``corejob-train`` process; returns its ``metrics.json`` plus CPU/wall seconds."""
     argv = [
         sys.executable, "-m", "trainer", "train",
-        "--model_config", MODEL,
+        "--model_config", model,
         "--dataset_configs_path", str(dataset),
         "--data_root", str(data_root),
         "--run_dir", str(run_dir),
@@ -151,6 +159,22 @@ def quality_rows(joint: dict[str, Any], alone: dict[str, Any], minutes: float) -
     return rows
 
 
+def style_rows(results: dict[str, dict[str, Any]], minutes: float) -> list[dict]:
+    """One bits/spike and one oracle-ratio row per VisionCore-style config (pure)."""
+    rows = []
+    for model, result in results.items():
+        rows += [
+            {"name": f"{model}/{DATASET} val_bps_overall / oracle ({minutes:g} CPU-min)",
+             "value": result.get("oracle_ratio_overall"), "unit": "ratio", "target": "-",
+             "ok": None},
+            {"name": f"{model}/{DATASET} val_bps_overall",
+             "value": result.get("final_val_bps_overall"), "unit": "bits/spike",
+             "target": f"oracle {result.get('oracle_bps_overall', float('nan')):.3f}",
+             "ok": None},
+        ]  # fmt: skip
+    return rows
+
+
 def _greater(a: float | None, b: float | None) -> bool | None:
     return None if a is None or b is None else a > b
 
@@ -162,7 +186,11 @@ def run() -> list[dict[str, Any]]:
         joint = train_with_budget(DATASET, folder / "joint", minutes)
         few = single_session_config(DATASET, FEW_UNITS_SESSION, folder)
         alone = train_with_budget(few, folder / "alone", minutes)
-    return quality_rows(joint, alone, minutes)
+        styles = {
+            model: train_with_budget(DATASET, folder / model, minutes, model=model)
+            for model in VISIONCORE_STYLE
+        }
+    return quality_rows(joint, alone, minutes) + style_rows(styles, minutes)
 
 
 if __name__ == "__main__":

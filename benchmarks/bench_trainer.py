@@ -135,7 +135,8 @@ def overhead_and_data_share() -> list[dict[str, Any]]:
     torch.set_num_threads(1)
     args = _settings(STEPS)
     datamodule, model = _datamodule_and_model(args)
-    batches = [b for _, b in zip(range(STEPS), datamodule.train_dataloader(), strict=False)]
+    loader = datamodule.train_dataloader()
+    batches = [datamodule.device_batch(b) for _, b in zip(range(STEPS), loader, strict=False)]
     raw_model = copy.deepcopy(model)
     raw_opt = torch.optim.AdamW(raw_model.model.parameters(), lr=1e-3)
     raw, lightning = [], []

@@ -15,6 +15,7 @@ retries · 9 job not found · 10 a job failed · 11 pending longer than --pendin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import os
 import sys
@@ -194,6 +195,14 @@ def job_request(
     return JobRequest(model, dataset, args.workers, args.gpus, args.image, sweep, values)
 
 
+def with_flavor(request: JobRequest, backend: Backend) -> JobRequest:
+    """The request with the ``apiFlavor`` the backend chooses when the values leave it open
+    (a cluster with only Trainer v2 installed gets TrainJobs)."""
+    configured = request.values.get("apiFlavor")
+    flavor = backend.job_flavor(configured if isinstance(configured, str) else None)
+    return dataclasses.replace(request, values={**request.values, "apiFlavor": flavor})
+
+
 def duration_arg(text: str | None, flag: str) -> float | None:
     if text is None:
         return None
@@ -229,7 +238,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     and created again (resuming from its checkpoints), unless --no-rerun."""
     pending_timeout = duration_arg(args.pending_timeout, "--pending-timeout")
     backend = select_backend(args)
-    request = job_request(args, args.model, args.dataset, backend=backend.name)
+    request = with_flavor(
+        job_request(args, args.model, args.dataset, backend=backend.name), backend
+    )
     job = build_job(request, backend.namespace)
     if args.dry_run:
         print_yaml([job])
@@ -253,6 +264,17 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def known_family(kind: str, name: str) -> str | None:
+    """A config's trainer family; None for a path only the image has (the trainer decides)."""
+    from trainer.configs.families import config_family
+    from trainer.contract.errors import ConfigError
+
+    try:
+        return config_family(kind, name)
+    except ConfigError:
+        return None
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from corejob.results.status_table import sweep_progress, sweep_rows
     from corejob.sweep.plan import grid, split_list, sweep_id
@@ -266,8 +288,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     key = [*value_sources(args).key(), f"w={args.workers}", f"g={args.gpus}", f"i={args.image}"]
     sweep = args.name or sweep_id(models, datasets, key)
     backend = select_backend(args)
-    requests = {cell: job_request(args, cell.model, cell.dataset, sweep, backend.name)
-                for cell in grid(models, datasets)}  # fmt: skip
+    cells = grid(models, datasets, known_family)
+    skipped = len(models) * len(datasets) - len(cells)
+    if not cells:
+        raise UsageError("no model x dataset pair of the same family (corejob list models)")
+    if skipped:
+        print(f"sweep: {skipped} model x dataset pair(s) of different families left out",
+              file=sys.stderr)  # fmt: skip
+    requests = {cell: with_flavor(job_request(args, cell.model, cell.dataset, sweep, backend.name),
+                                  backend)
+                for cell in cells}  # fmt: skip
     jobs = {cell: build_job(request, backend.namespace) for cell, request in requests.items()}
     if args.dry_run:
         print_yaml(list(jobs.values()))

@@ -13,7 +13,7 @@ from typing import Any
 
 from corejob.backends.base import Backend, SubmitOutcome
 from corejob.errors import ExitCode, JobFailedError, JobNotFoundError, PendingTimeoutError
-from corejob.job.kubeflow import MASTER
+from corejob.job.flavors.replicas import master_pod_spec
 from corejob.job.spec import runs_volume
 from corejob.job.state import LABEL_CONFIG_HASH, JobState, summarize
 from corejob.results.status_table import is_stuck
@@ -44,7 +44,7 @@ def keeps_runs(backend: Backend, job: dict[str, Any]) -> bool:
     only claims and host paths."""
     if backend.namespace is None:
         return True
-    volume = runs_volume(job["spec"]["pytorchReplicaSpecs"][MASTER]["template"]["spec"])
+    volume = runs_volume(master_pod_spec(job))
     return "persistentVolumeClaim" in volume or "hostPath" in volume
 
 

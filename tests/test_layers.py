@@ -29,8 +29,9 @@ LAYERS: list[list[str]] = [
     ["trainer.data", "corejob.backends"],
     ["trainer.optim", "corejob.sweep", "corejob.results", "corejob.catalog"],
     ["trainer.models"],
-    ["trainer.callbacks"],
+    ["trainer.callbacks", "trainer.video"],
     ["trainer.run", "trainer.plots", "trainer.cli", "trainer.__main__"],
+    ["trainer.video.cli", "trainer.video.train"],  # entry point over trainer.cli
     ["corejob.cli", "corejob.submission", "corejob.__main__"],
 ]
 # What the controller may use of the trainer package (no torch behind these).

@@ -23,6 +23,7 @@ from trainer.callbacks.wandb_logger import MODES as WANDB_MODES
 from trainer.contract import exit_codes
 from trainer.contract.errors import CorejobTrainError
 from trainer.contract.preemption import Preempted, SigtermFlag
+from trainer.video.options import add_video_arguments
 
 PROG = "corejob-train"
 SUBCOMMANDS = ("train", "generate", "plot")
@@ -45,6 +46,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1], got {text}")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -59,6 +67,12 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
         help="dataset config: a name under trainer/configs/datasets/ or a YAML path",
     )
     parser.add_argument("--data_root", default=None, help="data directory (overrides the config)")
+    parser.add_argument(
+        "--dataset_root",
+        dest="data_root",
+        default=argparse.SUPPRESS,
+        help="= --data_root (the video trainer's name)",
+    )
     parser.add_argument("--max_datasets", type=_positive_int, default=None)
     parser.add_argument("--debug", action="store_true", help="print tracebacks on errors")
 
@@ -70,6 +84,13 @@ def _add_optim_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--core_lr_scale", type=float, default=1.0, help="core LR = scale x LR")
     group.add_argument("--weight_decay", type=float, default=1e-4)
     group.add_argument("--max_epochs", type=_positive_int, default=100)
+    group.add_argument(
+        "--epochs",
+        dest="max_epochs",
+        type=_positive_int,
+        default=argparse.SUPPRESS,
+        help="= --max_epochs (the video trainer's name)",
+    )
     group.add_argument("--gradient_clip_val", type=float, default=None)
     group.add_argument("--accumulate_grad_batches", type=_positive_int, default=1)
     group.add_argument("--lr_scheduler", choices=SCHEDULERS, default="cosine")
@@ -95,6 +116,19 @@ def _add_runtime_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("runtime")
     group.add_argument("--dset_dtype", choices=DSET_DTYPES, default="uint8")
     group.add_argument("--num_workers", type=_non_negative_int, default=0, help="loader workers")
+    group.add_argument(
+        "--data_on_device",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="hold every session on the GPU and gather batches there (auto: when they fit"
+        " in --data_on_device_share of its memory; never on the CPU)",
+    )
+    group.add_argument(
+        "--data_on_device_share",
+        type=_fraction,
+        default=0.4,
+        help="share of the GPU's memory the sessions may take under --data_on_device auto",
+    )
     group.add_argument("--steps_per_epoch", type=_positive_int, default=None)
     group.add_argument(
         "--limit_val_batches", type=float, default=None, help="fraction (<= 1) or count (> 1)"
@@ -210,13 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--model_config",
         default="res_small",
-        help="model config: a name under trainer/configs/models/ or a YAML path",
+        help="model config (V1: res_small, ...; video family: r3d_small, r3d_18): a name"
+        " under trainer/configs/models/ or a YAML path",
     )
     _add_data_args(train)
     _add_optim_args(train)
     _add_runtime_args(train)
     _add_output_args(train)
     _add_feature_args(train)
+    add_video_arguments(train)
     generate = sub.add_parser(
         "generate",
         help="generate missing synthetic sessions",

@@ -63,36 +63,43 @@ def build_callbacks(
     checkpoint_dir: Path,
     sigterm: SigtermFlag,
     started: float | None = None,
+    monitor: str = MONITOR,
+    checkpoint_tag: str = "bps",
 ) -> tuple[list[pl.Callback], EpochHeartbeat]:
     """Heartbeat/history, progress lines, preemption, top-k + last checkpoints, LR monitor,
     early stopping, then what the flags ask for: curriculum, fine-tuning, time budget (none
-    by default)."""
-    heartbeat = EpochHeartbeat(attempt_started=started)
+    by default). ``monitor``: the family's validation metric (higher is better) that picks
+    the best checkpoints, stops early and paces adaptive fine-tuning."""
+    heartbeat = EpochHeartbeat(attempt_started=started, monitor=monitor)
     validates = args.limit_val_batches != 0
     progress_every_s = getattr(args, "progress_every_seconds", 10.0)
-    progress = [ProgressReporter(progress_every_s, heartbeat)] if progress_every_s > 0 else []
+    progress = (
+        [ProgressReporter(progress_every_s, heartbeat, monitor=monitor)]
+        if progress_every_s > 0
+        else []
+    )
     callbacks: list[pl.Callback] = [
         heartbeat,
         *progress,
         DivergenceGuard(),
         StepSeededRandomness(args.seed),
         MidEpochCheckpoint(sigterm, checkpoint_dir / LAST_CKPT, args.checkpoint_every_minutes),
-        model_checkpoint(checkpoint_dir, args.save_top_k, validates),
+        model_checkpoint(checkpoint_dir, args.save_top_k, validates, monitor, checkpoint_tag),
         LearningRateMonitor(logging_interval="epoch"),
     ]
     if args.early_stopping_patience and args.limit_val_batches != 0:
         callbacks.append(
             EarlyStopping(
-                monitor=MONITOR,
+                monitor=monitor,
                 mode="max",
                 patience=args.early_stopping_patience,
                 min_delta=args.early_stopping_min_delta,
             )
         )
-    return callbacks + feature_callbacks(args), heartbeat
+    return callbacks + feature_callbacks(args, monitor), heartbeat
 
 
-def feature_callbacks(args: argparse.Namespace) -> list[pl.Callback]:
+def feature_callbacks(args: argparse.Namespace, monitor: str = MONITOR) -> list[pl.Callback]:
     """Curriculum, fine-tuning and time-budget callbacks, when their flags are set."""
     from trainer.callbacks.curriculum import CurriculumCallback
     from trainer.callbacks.finetune import FinetuneCallback, settings_from_args
@@ -101,7 +108,7 @@ def feature_callbacks(args: argparse.Namespace) -> list[pl.Callback]:
     callbacks: list[pl.Callback] = []
     if getattr(args, "enable_curriculum", False):
         callbacks.append(CurriculumCallback())
-    settings = settings_from_args(args)
+    settings = settings_from_args(args, monitor)
     if settings.strategy != "none":
         callbacks.append(FinetuneCallback(settings))
     if getattr(args, "time_budget_minutes", None):
@@ -194,6 +201,8 @@ def _datamodule(args: argparse.Namespace, config: Any) -> Any:
         num_workers=args.num_workers,
         seed=args.seed,
         steps_per_epoch=args.steps_per_epoch,
+        data_on_device=args.data_on_device,
+        data_on_device_share=args.data_on_device_share,
         curriculum_warmup_steps=args.curriculum_warmup_steps
         if getattr(args, "enable_curriculum", False)
         else None,
@@ -222,27 +231,97 @@ def _model(
     return model
 
 
+class V1Family:
+    """The V1 family (spike counts of visual cortex) as ``train`` drives it; the video
+    family is ``trainer.video.family.VideoFamily``. A family supplies its configs, data
+    module and model, its headline metric and its result object; everything else
+    (ranks, resume, callbacks, checkpoints, loggers, the result line) is shared here."""
+
+    name = "v1"
+    monitor = MONITOR
+    checkpoint_tag = "bps"
+
+    def prepare_args(self, args: argparse.Namespace) -> argparse.Namespace:
+        from trainer.video.options import video_flags_set
+
+        flags = video_flags_set(args)
+        if flags:
+            raise ConfigError(
+                flags[0],
+                "set",
+                f"is a video-family flag; --model_config {args.model_config}"
+                " is a V1 model (video models: r3d_small, r3d_18)",
+            )
+        return args
+
+    def load_configs(self, args: argparse.Namespace) -> tuple[dict, Any]:
+        from trainer.models.config import load_model_config
+
+        return load_model_config(args.model_config), _dataset_config(args)
+
+    def build(self, args, model_config: dict, dataset_config: Any, layout: Any):
+        datamodule = _datamodule(args, dataset_config)
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        model = _model(args, model_config, datamodule.sessions_info, dataset_config)
+        load_pretrained(model, args)
+        return datamodule, model
+
+    def result(self, history, run_facts: dict, datamodule: Any) -> dict[str, Any]:
+        from trainer.models.bits_per_spike import oracle_bps
+
+        sessions = [info.name for info in datamodule.sessions_info]
+        return build_result(
+            history=history, sessions=sessions, run=run_facts, oracle=oracle_bps(datamodule)
+        )
+
+    def generate(self, args: argparse.Namespace) -> str:
+        from trainer.synthetic import generate_dataset
+
+        config = _dataset_config(args)
+        generate_dataset(config, verify=True)
+        return f"generated {len(config.sessions)} sessions under {config.data_root}"
+
+
+def family_of_run(args: argparse.Namespace) -> Any:
+    """The family object of a run (``family:`` in its configs; ``trainer.configs.families``)."""
+    from trainer.configs.families import VIDEO, run_family
+
+    if run_family(args.model_config, args.dataset_configs_path) == VIDEO:
+        from trainer.video.family import VideoFamily
+
+        return VideoFamily()
+    return V1Family()
+
+
 def generate(args: argparse.Namespace) -> None:
-    """Write every missing synthetic session of a dataset config (``corejob-train generate``).
+    """Write every missing synthetic session (V1) or clip cache (video) of a dataset config
+    (``corejob-train generate``).
 
-    An explicit offline step, so it also compares every existing session's checksums and
-    regenerates damaged ones (training itself only checks headers and sizes at start).
+    An explicit offline step, so for V1 it also compares every existing session's
+    checksums and regenerates damaged ones (training itself only checks headers and sizes
+    at start).
     """
-    from trainer.synthetic import generate_dataset
+    from trainer.configs import DATASETS
+    from trainer.configs.families import VIDEO, config_family
 
-    config = _dataset_config(args)
-    generate_dataset(config, verify=True)
-    print(f"generated {len(config.sessions)} sessions under {config.data_root}", flush=True)
+    ensure_data_root(args.data_root)
+    if config_family(DATASETS, args.dataset_configs_path) == VIDEO:
+        from trainer.video.family import VideoFamily
+
+        print(VideoFamily().generate(args), flush=True)
+        return
+    print(V1Family().generate(args), flush=True)
 
 
 def train(args: argparse.Namespace, sigterm: SigtermFlag) -> dict[str, Any] | None:
     """Run one training job; rank 0 returns (and prints) the result object."""
     started = time.perf_counter()
-    from trainer.models.config import load_model_config
-
+    family = family_of_run(args)
+    args = family.prepare_args(args)
     # Both configs first: a typo must fail in a second, before any data is generated.
-    model_config = load_model_config(args.model_config)
-    dataset_config = _dataset_config(args)
+    model_config, dataset_config = family.load_configs(args)
+    ensure_data_root(args.data_root)
     accelerator = distributed.resolve_accelerator(args.accelerator)
     layout = distributed.current_layout(accelerator)
     distributed.configure_process(layout)
@@ -260,13 +339,11 @@ def train(args: argparse.Namespace, sigterm: SigtermFlag) -> dict[str, Any] | No
         print(f"corejob-train: run dir {run_dir}: {start}", flush=True)
     pl.seed_everything(args.seed, workers=True, verbose=False)
 
-    datamodule = _datamodule(args, dataset_config)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    model = _model(args, model_config, datamodule.sessions_info, dataset_config)
-    load_pretrained(model, args)
+    datamodule, model = family.build(args, model_config, dataset_config, layout)
 
-    callbacks, heartbeat = build_callbacks(args, checkpoint_dir, sigterm, started)
+    callbacks, heartbeat = build_callbacks(
+        args, checkpoint_dir, sigterm, started, family.monitor, family.checkpoint_tag
+    )
     loggers = [CSVLogger(save_dir=run_dir, name="", version="")]
     loggers += wandb_loggers(args, run_dir, layout.rank)  # rank 0 unless disabled
     trainer = pl.Trainer(
@@ -277,7 +354,7 @@ def train(args: argparse.Namespace, sigterm: SigtermFlag) -> dict[str, Any] | No
     )
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
 
-    return _report(args, trainer, model, datamodule, heartbeat, resume_from)
+    return _report(args, trainer, model, datamodule, heartbeat, resume_from, family)
 
 
 def _report(
@@ -287,10 +364,9 @@ def _report(
     datamodule: Any,
     heartbeat: EpochHeartbeat,
     resume_from: Path | None,
+    family: Any = None,
 ) -> dict[str, Any] | None:
     """Every rank prints its weights digest; rank 0 writes metrics and the result line."""
-    from trainer.models.bits_per_spike import oracle_bps
-
     run_dir = Path(args.run_dir)
     digest = weights_digest(model)
     emit_line(f"{WEIGHTS_LINE_PREFIX}rank={trainer.global_rank} sha256={digest}")
@@ -313,11 +389,7 @@ def _report(
         "weights_sha256": digest,
         "run_dir": str(run_dir),
     }
-    oracle = oracle_bps(datamodule)
-    sessions = [info.name for info in datamodule.sessions_info]
-    result = build_result(
-        history=heartbeat.history, sessions=sessions, run=run_facts, oracle=oracle
-    )
+    result = (family or V1Family()).result(heartbeat.history, run_facts, datamodule)
     write_json_atomic(run_dir / "history.json", clean_history(heartbeat.history))
     write_json_atomic(run_dir / "metrics.json", result)
     emit_line(result_line(result))

@@ -100,6 +100,11 @@ class Backend(Protocol):
         """Allocatable GPUs per node, or None when unknown (no nodes to ask, or not allowed)."""
         ...
 
+    def job_flavor(self, configured: str | None) -> str:
+        """The chart's ``apiFlavor`` to render jobs as (``pytorchjob``/``trainjob``):
+        ``configured`` when given, else what this backend runs (a cluster: its CRDs)."""
+        ...
+
 
 class PollingTracker:
     """A :class:`JobTracker` for backends without watches: lists every ``interval_s``."""

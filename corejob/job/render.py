@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from corejob.job.kubeflow import JOB_KIND
+from corejob.job.kubeflow import JOB_KIND, TRAINING_RUNTIME_KIND, TRAINJOB_KIND
 from corejob.job.shipped.owned import OWNED_KINDS, RenderedJob, owned_objects
 
 CHART_DIR_ENV = "COREJOB_CHART_DIR"
@@ -29,6 +29,9 @@ DEFAULT_RELEASE_NAME = "corejob"
 # Helm prefixes template failures with "execution error at (<file>:<line>:<col>): ";
 # the chart's own message after it is what the user needs.
 _EXECUTION_ERROR = re.compile(r"^.*?execution error at \([^)]*\):\s*")
+JOB_KINDS = (JOB_KIND, TRAINJOB_KIND)
+#: The TrainingRuntime a TrainJob brings along (JSON of the chart's object).
+RUNTIME_ANNOTATION = "corejob.dev/training-runtime"
 _SCHEMA_HEADER = "values don't meet the specifications of the schema(s)"
 
 
@@ -121,21 +124,23 @@ def render_job(
     release_name: str = DEFAULT_RELEASE_NAME,
     namespace: str | None = None,
 ) -> dict[str, Any]:
-    """Render the chart with ``values`` and return the parsed PyTorchJob.
+    """Render the chart with ``values`` and return the parsed job (PyTorchJob or TrainJob).
 
     ``metadata.namespace`` is set only when ``namespace`` is given (the chart leaves it
     to the client, as ``helm install`` does). Hook objects (``helm test`` pods) are not
-    part of the job and are ignored. The ConfigMap of shipped config files comes along
-    as an object the job owns (:mod:`corejob.job.shipped.owned`).
+    part of the job and are ignored. A TrainingRuntime the chart rendered for a TrainJob
+    (``trainJob.runtime.create``) travels inside it, as the annotation
+    :data:`RUNTIME_ANNOTATION`: every path a job takes (submit, sweep, rerun, the local
+    ledger) then carries it, and the Kubernetes backend creates it first. The ConfigMap of
+    shipped config files (either flavour) comes along as an object the job owns
+    (:mod:`corejob.job.shipped.owned`), created right after the job.
     """
-    objects = parse_documents(render_manifests(values, release_name, namespace))
-    jobs = [obj for obj in objects if obj.get("kind") == JOB_KIND]
-    if len(jobs) != 1:
-        raise RenderError(f"the chart rendered {len(jobs)} {JOB_KIND} objects, expected 1")
-    owned = [obj for obj in objects if obj.get("kind") in OWNED_KINDS]
-    for obj in [jobs[0], *owned] if namespace else []:
-        obj.setdefault("metadata", {})["namespace"] = namespace
-    return RenderedJob(jobs[0], owned)
+    job, *companions = render_objects(values, release_name, namespace)
+    runtimes = [obj for obj in companions if obj.get("kind") == TRAINING_RUNTIME_KIND]
+    if runtimes:
+        annotations = job.setdefault("metadata", {}).setdefault("annotations", {})
+        annotations[RUNTIME_ANNOTATION] = json.dumps(runtimes[0], separators=(",", ":"))
+    return RenderedJob(job, [obj for obj in companions if obj.get("kind") in OWNED_KINDS])
 
 
 class _ReadableDumper(yaml.SafeDumper):
@@ -148,6 +153,32 @@ _ReadableDumper.add_representer(
         "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None
     ),
 )
+
+
+def render_objects(
+    values: dict[str, Any],
+    release_name: str = DEFAULT_RELEASE_NAME,
+    namespace: str | None = None,
+) -> list[dict[str, Any]]:
+    """The job (PyTorchJob or TrainJob, per ``apiFlavor``) first, then the objects that come
+    with it: a TrainingRuntime created before it (``trainJob.runtime.create``), the
+    ConfigMap of shipped config files created after it (``configFiles``)."""
+    objects = parse_documents(render_manifests(values, release_name, namespace))
+    jobs = [obj for obj in objects if obj.get("kind") in JOB_KINDS]
+    if len(jobs) != 1:
+        raise RenderError(
+            f"the chart rendered {len(jobs)} job objects (PyTorchJob or TrainJob), expected 1"
+        )
+    companions = [
+        obj
+        for obj in objects
+        if obj.get("kind") not in JOB_KINDS
+        and "helm.sh/hook" not in ((obj.get("metadata") or {}).get("annotations") or {})
+    ]
+    if namespace:
+        for obj in (*jobs, *companions):
+            obj.setdefault("metadata", {})["namespace"] = namespace
+    return [jobs[0], *companions]
 
 
 def job_to_yaml(job: dict[str, Any]) -> str:

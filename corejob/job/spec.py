@@ -12,6 +12,7 @@ from typing import Any
 
 from corejob import __version__
 from corejob.errors import UsageError
+from corejob.job.flavors.replicas import replica_specs
 from corejob.job.identity import identify
 from corejob.job.kubeflow import trainer_containers
 from corejob.job.shipped.files import ship_configs
@@ -101,10 +102,9 @@ def build_job(request: JobRequest, namespace: str | None) -> dict[str, Any]:
 
 
 def containers(job: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    specs = job.get("spec", {}).get("pytorchReplicaSpecs", {})
     return [
         (role, container)
-        for role, spec in specs.items()
+        for role, spec in replica_specs(job).items()
         for container in trainer_containers(spec.get("template", {}).get("spec", {}))
     ]
 
@@ -137,7 +137,7 @@ def lint_job(
 def cluster_warnings(job: dict[str, Any]) -> list[str]:
     """Defaults that are right on a workstation and wrong on a cluster."""
     warnings = []
-    for spec in job.get("spec", {}).get("pytorchReplicaSpecs", {}).values():
+    for spec in replica_specs(job).values():
         pod = spec.get("template", {}).get("spec", {})
         for container in trainer_containers(pod):
             if str(container.get("image", "")).startswith("localhost/"):

@@ -2,7 +2,10 @@
 
 Every backend (Kubernetes, local processes, containers) stores or receives a PyTorchJob
 object with an operator-shaped ``status`` (``conditions`` + ``replicaStatuses``), so that
-one pure mapping turns it into what users see. Keep this module free of I/O.
+one pure mapping turns it into what users see. A TrainJob from a cluster carries Trainer
+v2's status instead (conditions ``Suspended``/``Complete``/``Failed``, no "Running": a
+job with an active child Job runs; counts per child Job in ``jobsStatus``); it maps onto the
+same states. Keep this module free of I/O.
 """
 
 from __future__ import annotations
@@ -51,10 +54,25 @@ class JobSummary:
     message: str
     created: str | None
     replicas: dict[str, dict[str, int]] = field(default_factory=dict)
+    kind: str = "PyTorchJob"  # or "TrainJob": which Kubeflow API runs it
+
+
+# Trainer v2's condition types that differ from the training operator's.
+TRAINJOB_CONDITIONS = {"Complete": JobState.SUCCEEDED}
+
+
+def _state_of(condition: dict[str, Any]) -> JobState | None:
+    kind = condition.get("type")
+    if kind in TRAINJOB_CONDITIONS:
+        return TRAINJOB_CONDITIONS[kind]
+    try:
+        return JobState(kind)
+    except ValueError:
+        return None
 
 
 def _is_terminal(condition: dict[str, Any]) -> bool:
-    return condition.get("type") in (JobState.SUCCEEDED, JobState.FAILED)
+    return _state_of(condition) in (JobState.SUCCEEDED, JobState.FAILED)
 
 
 def state_from_conditions(conditions: list[dict[str, Any]] | None) -> tuple[JobState, str, str]:
@@ -65,34 +83,55 @@ def state_from_conditions(conditions: list[dict[str, Any]] | None) -> tuple[JobS
     """
     current: dict[str, Any] | None = None
     for condition in conditions or []:
-        if str(condition.get("status")) != "True":
-            continue
-        try:
-            JobState(condition.get("type"))
-        except ValueError:
+        if str(condition.get("status")) != "True" or _state_of(condition) is None:
             continue
         # A later true condition wins, except that nothing displaces a terminal one.
         if current is None or not _is_terminal(current) or _is_terminal(condition):
             current = condition
     if current is None:
         return JobState.UNKNOWN, "", ""
-    return JobState(current["type"]), current.get("reason", ""), current.get("message", "")
+    state = _state_of(current) or JobState.UNKNOWN
+    return state, current.get("reason", ""), current.get("message", "")
+
+
+def _trainjob_state(
+    status: dict[str, Any], found: tuple[JobState, str, str]
+) -> tuple[JobState, str, str]:
+    """A TrainJob without a terminal or suspended condition: Running once a child Job is
+    active, else Created (the Trainer sets no condition for either)."""
+    if found[0] is not JobState.UNKNOWN:
+        return found
+    active = sum(int(j.get("active") or 0) for j in status.get("jobsStatus") or [])
+    return (JobState.RUNNING if active else JobState.CREATED), "", ""
+
+
+def _replica_counts(status: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Per role (PyTorchJob) or per child Job name (a cluster's TrainJob)."""
+    keys = ("active", "succeeded", "failed")
+    if status.get("replicaStatuses"):
+        return {
+            role: {key: int(counts.get(key, 0) or 0) for key in keys}
+            for role, counts in status["replicaStatuses"].items()
+        }
+    return {
+        str(job.get("name")): {key: int(job.get(key, 0) or 0) for key in keys}
+        for job in status.get("jobsStatus") or []
+    }
 
 
 def summarize(job: dict[str, Any]) -> JobSummary:
-    """Summarize a PyTorchJob object (as returned by the API or a local backend)."""
+    """Summarize a PyTorchJob or TrainJob (as returned by the API or a local backend)."""
     metadata = job.get("metadata", {})
     labels = metadata.get("labels", {}) or {}
     status = job.get("status", {}) or {}
     state, reason, message = state_from_conditions(status.get("conditions"))
+    kind = str(job.get("kind") or "PyTorchJob")
+    if kind == "TrainJob" and not status.get("replicaStatuses"):  # not a local backend's
+        state, reason, message = _trainjob_state(status, (state, reason, message))
     if metadata.get("deletionTimestamp"):
         was = f"; it was {state.value}" if state != JobState.UNKNOWN else ""
         state, reason = JobState.DELETING, "Deleting"
         message = f"being deleted since {metadata['deletionTimestamp']}{was}"
-    replicas = {
-        role: {key: int(counts.get(key, 0) or 0) for key in ("active", "succeeded", "failed")}
-        for role, counts in (status.get("replicaStatuses") or {}).items()
-    }
     return JobSummary(
         name=metadata.get("name", ""),
         model=labels.get(LABEL_MODEL, ""),
@@ -103,5 +142,6 @@ def summarize(job: dict[str, Any]) -> JobSummary:
         reason=reason,
         message=message,
         created=metadata.get("creationTimestamp"),
-        replicas=replicas,
+        replicas=_replica_counts(status),
+        kind=kind,
     )

@@ -31,6 +31,8 @@ from corejob.job.kubeflow import (
     MASTER,
     MAX_JOB_NAME_LENGTH,
     REPLICA_TYPES,
+    TRAINING_RUNTIME_KIND,
+    TRAINJOB_KIND,
 )
 
 CRD_PATH_ENV = "COREJOB_CRD_PATH"
@@ -59,14 +61,15 @@ _OBJECT_META_SCHEMA: dict[str, Any] = {
 }
 
 
-def crd_path() -> Path:
-    """Where the PyTorchJob CRD is read from (see the module docstring)."""
+def crd_path(crd_file: str = CRD_FILE) -> Path:
+    """Where a CRD is read from (see the module docstring; ``$COREJOB_CRD_PATH`` names the
+    PyTorchJob CRD only)."""
     override = os.environ.get(CRD_PATH_ENV)
-    if override:
+    if override and crd_file == CRD_FILE:
         return Path(override)
     repo = Path(__file__).resolve().parents[2]
-    shared = repo.parent / "shared" / "crds" / CRD_FILE
-    return shared if shared.is_file() else repo / "manifests" / "crds" / CRD_FILE
+    shared = repo.parent / "shared" / "crds" / crd_file
+    return shared if shared.is_file() else repo / "manifests" / "crds" / crd_file
 
 
 def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -94,30 +97,37 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-@functools.lru_cache(maxsize=4)
-def _validator(path: Path) -> Any:
-    """A JSON-schema validator for the strict v1 PyTorchJob schema (built once per file)."""
+@functools.lru_cache(maxsize=8)
+def _validator(path: Path, api_version: str = JOB_API_VERSION, kind: str = JOB_KIND) -> Any:
+    """A JSON-schema validator for a CRD's strict schema of ``api_version`` (built once)."""
     import jsonschema
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with path.open(encoding="utf-8") as handle:
         crd = yaml.load(handle, Loader=loader)
-    versions = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    version = api_version.partition("/")[2]
+    versions = [v for v in crd["spec"]["versions"] if v["name"] == version]
     schema = strict_schema(versions[0]["schema"]["openAPIV3Schema"])
     schema["properties"]["metadata"] = _OBJECT_META_SCHEMA
     schema["required"] = ["apiVersion", "kind", "metadata", "spec"]
-    schema["properties"]["apiVersion"]["enum"] = [JOB_API_VERSION]
-    schema["properties"]["kind"]["enum"] = [JOB_KIND]
+    schema["properties"]["apiVersion"]["enum"] = [api_version]
+    schema["properties"]["kind"]["enum"] = [kind]
     return jsonschema.Draft7Validator(schema)
 
 
-def schema_problems(job: dict[str, Any], path: Path | None = None) -> list[str]:
+def schema_problems(
+    job: dict[str, Any],
+    path: Path | None = None,
+    api_version: str = JOB_API_VERSION,
+    kind: str = JOB_KIND,
+) -> list[str]:
     """Violations of the strict CRD schema, as ``<field path>: <message>`` lines."""
     crd = path or crd_path()
     if not crd.is_file():
-        return [f"PyTorchJob CRD not found at {crd}: set {CRD_PATH_ENV}"]
+        return [f"{kind} CRD not found at {crd}: set {CRD_PATH_ENV}"]
     problems = []
-    for error in sorted(_validator(crd).iter_errors(job), key=lambda e: list(e.absolute_path)):
+    validator = _validator(crd, api_version, kind)
+    for error in sorted(validator.iter_errors(job), key=lambda e: list(e.absolute_path)):
         where = ".".join(str(part) for part in error.absolute_path) or "<object>"
         problems.append(f"{where}: {error.message}")
     return problems
@@ -228,4 +238,8 @@ def validate_job(job: dict[str, Any]) -> list[str]:
     """
     if not isinstance(job, dict):
         return [f"<object>: expected a PyTorchJob mapping, got {type(job).__name__}"]
+    if job.get("kind") in (TRAINJOB_KIND, TRAINING_RUNTIME_KIND):
+        from corejob.job.flavors.trainjob_rules import validate_trainer_object
+
+        return validate_trainer_object(job)
     return schema_problems(job) + webhook_problems(job)

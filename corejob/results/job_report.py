@@ -66,6 +66,11 @@ def failure_lines(name: str, facts: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _seconds(value: float | None) -> float | None:
+    """Milliseconds are enough, and JSON and YAML then print the same number."""
+    return None if value is None else round(value, 3)
+
+
 def job_record(
     job: Mapping[str, Any],
     result: Mapping[str, Any] | None,
@@ -84,11 +89,12 @@ def job_record(
         "sweep": summary.sweep,
         "config_hash": summary.config_hash,
         "state": summary.state.value,
+        "kind": summary.kind,
         "reason": summary.reason or None,
         "message": summary.message or None,
         "created": summary.created,
-        "age_s": age_seconds(summary.created, now),
-        "duration_s": duration,
+        "age_s": _seconds(age_seconds(summary.created, now)),
+        "duration_s": _seconds(duration),
         "replicas": summary.replicas,
         "progress": dict(progress) if progress else None,
         "result": dict(result) if result else None,

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from corejob.backends.base import Backend
 from corejob.errors import CorejobError
-from corejob.job.kubeflow import MASTER, trainer_containers
+from corejob.job.flavors.replicas import master_pod_spec
+from corejob.job.kubeflow import trainer_containers
 from corejob.job.state import JobState, JobSummary, summarize
 from trainer.contract.progress import is_newer, last_progress
 
@@ -88,7 +89,11 @@ def status_rows(
     now: datetime.datetime | None = None,
 ) -> list[list[str]]:
     """One row per job; ``results`` and ``progress`` (by job name) as far as read."""
-    header = ["JOB", "MODEL", "DATASET", "STATE", "REPLICAS A/S/F", "AGE", "DURATION"]
+    # KIND (PyTorchJob or TrainJob) only once a TrainJob is listed: most clusters run one.
+    show_kind = any(job.get("kind") == "TrainJob" for job in jobs)
+    header = ["JOB", "MODEL", "DATASET", "STATE", "KIND", "REPLICAS A/S/F", "AGE", "DURATION"]
+    if not show_kind:
+        header.remove("KIND")
     rows = [[*header, "ATTEMPTS", "BEST VAL_BPS", "PROGRESS"]]
     for job in sorted(jobs, key=lambda j: j["metadata"]["name"]):
         summary = summarize(job)
@@ -103,6 +108,7 @@ def status_rows(
                 summary.model or "-",
                 summary.dataset or "-",
                 summary.state.value,
+                *([summary.kind] if show_kind else []),
                 replica_counts(summary),
                 format_age(age_seconds(summary.created, now)),
                 format_span(duration) if duration is not None else "-",
@@ -158,6 +164,9 @@ def progress_text(record: Mapping[str, Any]) -> str:
         parts.append(f"loss {loss:.3f}")
     if (bps := _number(record.get("val_bps_overall"))) is not None:
         parts.append(f"bps {bps:.2f}")
+    elif (value := _number(record.get("val_metric"))) is not None:  # another family's metric
+        name = str(record.get("metric") or "metric").removeprefix("val_")
+        parts.append(f"{name} {value:.2f}")
     if record.get("phase") == "end":
         parts.append("done")
     else:
@@ -173,7 +182,7 @@ def progress_window_s(job: Mapping[str, Any]) -> int:
     trainer's intervals (its ``--progress_every_seconds`` in the job's args, if set)."""
     every = TRAINER_PROGRESS_EVERY_S
     try:
-        pod = job["spec"]["pytorchReplicaSpecs"][MASTER]["template"]["spec"]
+        pod = master_pod_spec(job)
         args = [str(arg) for arg in trainer_containers(pod)[0].get("args") or []]
     except (KeyError, IndexError, TypeError):
         args = []

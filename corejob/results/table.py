@@ -17,7 +17,12 @@ from corejob.job.state import JobState
 from corejob.results.collect import ResultRow
 from trainer.contract.result import CPU_OVERSUBSCRIBED
 
-METRIC = "val bits/spike"
+METRIC = "val bits/spike"  # the V1 family's; each row names its own (ResultRow.metric)
+METRIC_MEANINGS = {
+    METRIC: "validation bits per spike",
+    "val macro accuracy": "validation accuracy, class-balanced per task, mean over tasks"
+    " (per-task accuracy and F1: -o json)",
+}
 DEFAULT_MIN_STEPS = 100
 UNDER_TRAINED = "under-trained"
 NO_RESULT = "no-result"
@@ -121,11 +126,13 @@ def columns(entries: Sequence[TableEntry]) -> list[Column]:
     ``sweep`` only when the runs come from more than one."""
     has_oracle = any(e.row.oracle_bps is not None for e in entries)
     several_sweeps = len({e.row.sweep for e in entries}) > 1
+    metric = shared_metric(entries)
     chosen: list[Column | None] = [
         ("model", lambda e: e.row.model or "-", False),
         ("dataset", lambda e: e.row.dataset or "-", False),
         ("sweep", lambda e: e.row.sweep or "-", False) if several_sweeps else None,
-        (f"best {METRIC}", lambda e: fixed(e.row.best_val_bps), True),
+        ("metric", lambda e: e.row.metric, False) if metric is None else None,
+        (f"best {metric}" if metric else "best", lambda e: fixed(e.row.best_val_bps), True),
         ("final", lambda e: fixed(e.row.final_val_bps), True),
         ("oracle", lambda e: fixed(e.row.oracle_bps), True) if has_oracle else None,
         ("ratio", lambda e: fixed(e.row.oracle_ratio, 3), True) if has_oracle else None,
@@ -139,6 +146,13 @@ def columns(entries: Sequence[TableEntry]) -> list[Column]:
         ("job", lambda e: e.row.job, False),
     ]
     return [column for column in chosen if column is not None]
+
+
+def shared_metric(entries: Sequence[TableEntry]) -> str | None:
+    """The metric every row reports, or None when families are mixed (a ``metric``
+    column then names each row's)."""
+    names = {e.row.metric for e in entries}
+    return names.pop() if len(names) == 1 else None
 
 
 def _count(value: int | None) -> str:
@@ -162,14 +176,22 @@ def format_table(entries: Sequence[TableEntry]) -> str:
 
 def legend(entries: Sequence[TableEntry], min_steps: int, all_runs: bool) -> list[str]:
     """The lines under the table that say what its numbers and marks mean."""
+    metrics = sorted({e.row.metric for e in entries})
     lines = [
-        f"best / final {METRIC}: validation bits per spike at the best / the last epoch "
+        f"best / final {name}: {METRIC_MEANINGS.get(name, name)} at the best / the last epoch "
         "(higher is better)"
+        for name in metrics
     ]
-    if any(e.row.oracle_bps is not None for e in entries):
+    with_oracle = {e.row.metric for e in entries if e.row.oracle_bps is not None}
+    if METRIC in with_oracle:
         lines.append(
             f"oracle: the ground-truth model's {METRIC} on the synthetic data; "
             "ratio: final / oracle"
+        )
+    if with_oracle - {METRIC}:
+        lines.append(
+            "oracle (accuracy): the Bayes-optimal classifier's on the synthetic data's noisy"
+            " labels; ratio: final / oracle"
         )
     if all_runs:
         lines.append("runs: runs of the cell, each on its own line (oldest first)")
@@ -194,8 +216,9 @@ def legend(entries: Sequence[TableEntry], min_steps: int, all_runs: bool) -> lis
     if not all_runs and len({e.row.dataset for e in entries}) > 1:
         parts = [f"{model} {fixed(mean)} ({n} of {total} cells)"
                  for model, (mean, n, total) in means.items()]  # fmt: skip
+        name = shared_metric(entries) or "metric (each model's own)"
         lines.append(
-            f"mean best {METRIC} per model (failed, unfinished and flagged cells left out): "
+            f"mean best {name} per model (failed, unfinished and flagged cells left out): "
             + ", ".join(parts)
         )
     return lines

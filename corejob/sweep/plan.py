@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -116,8 +117,24 @@ def plan(views: list[CellView], max_parallel: int, retries: int) -> Plan:
     return Plan(actions, running, done)
 
 
-def grid(models: list[str], datasets: list[str]) -> list[Cell]:
-    return [Cell(model, dataset) for model in models for dataset in datasets]
+def grid(
+    models: list[str],
+    datasets: list[str],
+    family: Callable[[str, str], str | None] | None = None,
+) -> list[Cell]:
+    """Every (model, dataset) pair; with ``family`` (kind, name -> family or None when
+    unknown), only pairs whose families agree, so one sweep can mix trainer families
+    (V1 models on V1 datasets, video models on video datasets)."""
+    cells = [Cell(model, dataset) for model in models for dataset in datasets]
+    if family is None:
+        return cells
+    return [cell for cell in cells if compatible(cell, family)]
+
+
+def compatible(cell: Cell, family: Callable[[str, str], str | None]) -> bool:
+    """Whether a cell's model and dataset may run together (unknown families may)."""
+    model, dataset = family("models", cell.model), family("datasets", cell.dataset)
+    return model is None or dataset is None or model == dataset
 
 
 def split_list(text: str) -> list[str]:

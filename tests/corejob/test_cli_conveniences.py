@@ -13,12 +13,22 @@ from corejob.errors import ExitCode
 from tests.corejob.test_cli_track import submit
 
 BUNDLED_MODELS = {
+    "cpu_dense_film_none_gaussian": "VisionCore-style DenseNet + FiLM "
+    "(learned_dense_film_none_gaussian), sized for CPU.",
+    "cpu_resnet_concat_convgru_gaussian": "VisionCore-style ResNet + concat + ConvGRU "
+    "(learned_resnet_concat_convgru_gaussian), CPU-sized.",
+    "cpu_resnet_none_none_gaussian": "VisionCore-style ResNet (learned_resnet_none_none_gaussian), "
+    "sized for CPU.",
     "modulator_only_gru": "Behaviour-only baseline: no vision core. The behaviour embedding "
     "becomes a 1x1",
     "res_small": "ResNet core, no recurrence, Gaussian readout, log-rate output.",
     "res_small_concat_gru": "res_small_gru plus behaviour: an embedding of the behaviour "
     "covariates (eye position,",
     "res_small_gru": "ResNet core + ConvGRU over time: the frontend's short temporal filters leave",
+    "r3d_small": "Video family (trainer/video): a CPU-sized ResNet3D shared by every camera view,"
+    " mean",
+    "r3d_18": "Video family: r3d-18 layout (3x7x7 stem with spatial stride 2, four stages of two"
+    " basic",
 }
 
 
@@ -59,6 +69,8 @@ def test_list_datasets_json_reads_the_description_field(corejob) -> None:
         "synthetic_mixed",
         "synthetic_realistic",
         "synthetic_tiny",
+        "synthetic_views",
+        "synthetic_views_tiny",
     ]
     assert entries["synthetic_gaborium"] == (
         "Three synthetic gaborium sessions (sparse random Gabor frames)."

@@ -82,4 +82,6 @@ def test_the_controller_role_is_what_the_cli_uses(kube: KubeNamespace, corejob):
     requests = used(kube)
     denied = {key for key, codes in requests.items() if 403 in codes}
     assert not denied, f"the Role lacks {denied}"
-    assert set(requests) == role_grants()
+    # Trainer v2's grants are used by TrainJobs: test_real_trainjob.py checks those.
+    trainer = {key for key in role_grants() | set(requests) if key[0] == "trainer.kubeflow.org"}
+    assert set(requests) - trainer == role_grants() - trainer

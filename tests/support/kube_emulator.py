@@ -35,6 +35,9 @@ from tests.support.kube_wire import (
 # (resource, kind, namespaced) served by the emulator; discovery is derived from this table.
 RESOURCES: list[tuple[str, str, bool]] = [
     ("kubeflow.org/v1/pytorchjobs", "PyTorchJob", True),
+    ("trainer.kubeflow.org/v1alpha1/trainjobs", "TrainJob", True),
+    ("trainer.kubeflow.org/v1alpha1/trainingruntimes", "TrainingRuntime", True),
+    ("trainer.kubeflow.org/v1alpha1/clustertrainingruntimes", "ClusterTrainingRuntime", False),
     ("v1/pods", "Pod", True),
     ("v1/events", "Event", True),
     ("v1/nodes", "Node", False),
@@ -97,7 +100,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
                 singular=kind.lower(),
                 namespaced=namespaced,
                 verbs=VERBS,
-                subresources={"status"} if path.startswith("kubeflow") else set(),
+                subresources={"status"} if kind in ("PyTorchJob", "TrainJob") else set(),
             )
 
     def compact(self) -> None:

@@ -1,8 +1,8 @@
 """Small stand-ins for the trainer core so the extras are tested on their own.
 
-``FakeCoreModel`` has the layout the real ``MultiDatasetModel`` promises:
-``.model.core`` with stages (``frontend`` with batch norm, ``convnet``) and
-``.model.readouts`` (one per dataset).
+``FakeCoreModel`` has the layout the real ``MultiDatasetModel`` promises (VisionCore's):
+shared stages ``.model.frontend`` (with batch norm) and ``.model.convnet``, their view
+``.model.core``, and ``.model.readouts`` (one per dataset).
 """
 
 from __future__ import annotations
@@ -28,11 +28,17 @@ class Core(nn.Module):
 class Net(nn.Module):
     def __init__(self, n_units: int = 3, channels: int = 4, size: int = 6):
         super().__init__()
-        self.core = Core(channels)
+        core = Core(channels)
+        self.frontend, self.convnet = core.frontend, core.convnet
         self.readouts = nn.ModuleList([nn.Linear(channels * size * size, n_units)])
 
+    @property
+    def core(self) -> nn.ModuleDict:
+        return nn.ModuleDict({"frontend": self.frontend, "convnet": self.convnet})
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.softplus(self.readouts[0](self.core(x).flatten(1)))
+        features = self.convnet(self.frontend(x))
+        return nn.functional.softplus(self.readouts[0](features.flatten(1)))
 
 
 class RandomImages(Dataset):

@@ -29,11 +29,14 @@ def test_augmentation_applies_to_training_batches_only(tmp_path, tiny_data):
     config = load_dataset_config(tiny_with(tmp_path, augmentation=aug), data_root=tiny_data)
     dm = MultiDatasetDM(config, batch_size=16)
     dm.setup("fit")
-    batch = next(iter(dm.train_dataloader()))
+    loaded = next(iter(dm.train_dataloader()))
+    batch = dm.device_batch(loaded)  # decoded, not augmented
     dm.trainer = SimpleNamespace(training=False, global_rank=0, world_size=1)
-    assert dm.on_after_batch_transfer(batch, 0) is batch  # validation / sanity check
+    plain = dm.on_after_batch_transfer(loaded, 0)  # validation / sanity check
+    for got, want in zip(plain, batch, strict=True):
+        assert torch.equal(got["stim"], want["stim"])
     dm.trainer.training = True
-    augmented = dm.on_after_batch_transfer(batch, 0)
+    augmented = dm.on_after_batch_transfer(loaded, 0)
     for raw, aug_group in zip(batch, augmented, strict=True):
         assert not torch.equal(raw["stim"], aug_group["stim"])
         assert torch.equal(raw["robs"], aug_group["robs"])
@@ -42,9 +45,12 @@ def test_augmentation_applies_to_training_batches_only(tmp_path, tiny_data):
 def test_augmentation_is_off_by_default(tiny_data):
     dm = MultiDatasetDM(load_dataset_config("synthetic_tiny", data_root=tiny_data), 16)
     dm.setup("fit")
-    batch = next(iter(dm.train_dataloader()))
+    loaded = next(iter(dm.train_dataloader()))
     dm.trainer = SimpleNamespace(training=True, global_rank=0, world_size=1)
-    assert dm.on_after_batch_transfer(batch, 0) is batch
+    for got, want in zip(
+        dm.on_after_batch_transfer(loaded, 0), dm.device_batch(loaded), strict=True
+    ):
+        assert torch.equal(got["stim"], want["stim"])
 
 
 def _train(tmp_path, tiny_data, run: str, *extra: str) -> Path:
@@ -85,7 +91,8 @@ def test_pretrained_frozen_core_run_keeps_source_core_bit_identical(tmp_path, ti
         )
     )
     out = capsys.readouterr().out
-    core_keys = [k for k in source if k.startswith("model.core.")]
+    stages = ("frontend.", "convnet.", "modulator.", "recurrent.")
+    core_keys = [k for k in source if k.startswith(tuple(f"model.{s}" for s in stages))]
     loaded = int(re.search(r"loaded (\d+) tensors", out).group(1))
     assert loaded == len(core_keys) > 0
     for key in core_keys:

@@ -34,13 +34,20 @@ __all__ = [
 ]
 
 
-def model_checkpoint(checkpoint_dir: Path, save_top_k: int, validates: bool) -> ModelCheckpoint:
-    """Top-k by ``val_bps_overall`` + ``last.ckpt``; only ``last.ckpt`` without validation."""
+def model_checkpoint(
+    checkpoint_dir: Path,
+    save_top_k: int,
+    validates: bool,
+    monitor: str = MONITOR,
+    tag: str = "bps",
+) -> ModelCheckpoint:
+    """Top-k by the family's metric (``val_bps_overall`` for V1) + ``last.ckpt``; only
+    ``last.ckpt`` without validation. ``tag`` names the metric in the file name."""
     return ModelCheckpoint(
         dirpath=checkpoint_dir,
-        filename="epoch{epoch:03d}-bps{val_bps_overall:.4f}" if validates else "epoch{epoch:03d}",
+        filename=f"epoch{{epoch:03d}}-{tag}{{{monitor}:.4f}}" if validates else "epoch{epoch:03d}",
         auto_insert_metric_name=False,
-        monitor=MONITOR if validates else None,
+        monitor=monitor if validates else None,
         mode="max",
         save_top_k=save_top_k if validates else 0,
         save_last=True,

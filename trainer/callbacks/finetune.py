@@ -61,8 +61,11 @@ class FinetuneSettings:
             raise ConfigError("--unfreeze_every/--finetune_patience", "value", "must be >= 1")
 
 
-def settings_from_args(args: argparse.Namespace) -> FinetuneSettings:
-    """``FinetuneSettings`` from the CLI flags (``--freeze_vision`` means ``fixed``)."""
+def settings_from_args(
+    args: argparse.Namespace, monitor: str = "val_bps_overall"
+) -> FinetuneSettings:
+    """``FinetuneSettings`` from the CLI flags (``--freeze_vision`` means ``fixed``);
+    ``monitor``: the family's metric the adaptive strategy watches."""
     strategy = getattr(args, "finetune_strategy", None) or (
         "fixed" if getattr(args, "freeze_vision", False) else "none"
     )
@@ -72,6 +75,7 @@ def settings_from_args(args: argparse.Namespace) -> FinetuneSettings:
         unfreeze_every=args.unfreeze_every,
         unfrozen_lr_scale=args.unfrozen_lr_scale,
         patience=args.finetune_patience,
+        monitor=monitor,
     )
 
 
@@ -83,7 +87,8 @@ def progressive_unfrozen_count(settings: FinetuneSettings, epoch: int, n_stages:
 
 
 def find_core(pl_module: nn.Module) -> nn.Module:
-    """The vision core of a ``MultiDatasetModel`` (``pl_module.model.core``)."""
+    """The shared core (``pl_module.model.core``): the V1 vision core, the video family's
+    ResNet3D backbone."""
     core = getattr(getattr(pl_module, "model", None), "core", None)
     if not isinstance(core, nn.Module):
         raise RuntimeError("fine-tuning needs a model with a vision core at .model.core")

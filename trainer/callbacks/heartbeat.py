@@ -38,9 +38,11 @@ def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 def batch_size_of(batch: Any) -> int:
     """Samples in a batch: the grouped ``list[dict]`` of the data module, an ``(x, y)``
-    pair of tensors, or a tensor."""
+    pair of tensors, a video family ``{"video", "labels"}`` dict, or a tensor."""
     if isinstance(batch, list | tuple) and batch and isinstance(batch[0], Mapping):
         return sum(int(group["robs"].shape[0]) for group in batch)
+    if isinstance(batch, Mapping) and "labels" in batch:
+        return int(batch["labels"].shape[0])
     if isinstance(batch, list | tuple) and batch and isinstance(batch[0], torch.Tensor):
         return int(batch[0].shape[0])
     if isinstance(batch, Mapping) and "robs" in batch:
@@ -50,14 +52,16 @@ def batch_size_of(batch: Any) -> int:
     return 0
 
 
-def format_heartbeat(record: Mapping[str, Any], max_epochs: int, rank: int | None) -> str:
-    """One log line: epoch, step, losses, bits/spike, LR, time and throughput."""
+def format_heartbeat(
+    record: Mapping[str, Any], max_epochs: int, rank: int | None, monitor: str = "val_bps_overall"
+) -> str:
+    """One log line: epoch, step, losses, the family's metric, LR, time and throughput."""
     parts = [HEARTBEAT_PREFIX]
     if rank is not None:
         parts.append(f"rank={rank}")
     parts.append(f"epoch={record['epoch'] + 1}/{max_epochs}")
     parts.append(f"step={record['global_step']}")
-    for key in ("train_loss", "val_loss", "val_bps_overall"):
+    for key in ("train_loss", "val_loss", monitor):
         if key in record and not math.isnan(record[key]):
             parts.append(f"{key}={record[key]:.4f}")
     if "lr" in record:
@@ -77,8 +81,14 @@ class EpochHeartbeat(pl.Callback):
     whole job, not only its last attempt.
     """
 
-    def __init__(self, stream: TextIO | None = None, attempt_started: float | None = None) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        attempt_started: float | None = None,
+        monitor: str = "val_bps_overall",
+    ) -> None:
         self.stream = stream
+        self.monitor = monitor
         self.history: list[dict[str, Any]] = []
         self.train_time_s = 0.0
         self.train_samples = 0
@@ -118,7 +128,7 @@ class EpochHeartbeat(pl.Callback):
         self.train_time_s += record["train_time_s"]
         self.train_samples += self._epoch_samples
         rank = trainer.global_rank if trainer.world_size > 1 else None
-        emit_line(format_heartbeat(record, trainer.max_epochs or 0, rank), self._out)
+        emit_line(format_heartbeat(record, trainer.max_epochs or 0, rank, self.monitor), self._out)
 
     def _record_epoch(self, trainer: pl.Trainer) -> dict[str, Any]:
         elapsed = time.perf_counter() - self._epoch_start

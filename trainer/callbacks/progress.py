@@ -53,8 +53,15 @@ def last_train_loss(trainer: pl.Trainer, outputs: Any) -> float | None:
     return None
 
 
-def validation_summary(metrics: Mapping[str, Any], epoch: int) -> dict[str, Any] | None:
-    """Bits/spike overall and per session (``val_bps/<session>``), None without them."""
+def validation_summary(
+    metrics: Mapping[str, Any], epoch: int, monitor: str = "val_bps_overall"
+) -> dict[str, Any] | None:
+    """Bits/spike overall and per session (``val_bps/<session>``), None without them; for
+    another family, its metric ``monitor`` as ``metric``/``val_metric``."""
+    if monitor != "val_bps_overall":
+        if monitor not in metrics:
+            return None
+        return {"metric": monitor, "val_metric": metrics[monitor], "val_epoch": epoch}
     if "val_bps_overall" not in metrics:
         return None
     sessions = {
@@ -84,6 +91,7 @@ class ProgressReporter(pl.Callback):
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime.datetime] | None = None,
+        monitor: str = "val_bps_overall",
     ) -> None:
         if every_s <= 0:
             raise ValueError("every_s must be positive")
@@ -99,13 +107,19 @@ class ProgressReporter(pl.Callback):
         self._window_samples = 0
         self._samples_per_s: float | None = None
         self._loss: float | None = None
-        self._val: dict[str, Any] = {"val_bps_overall": None, "val_bps": {}, "val_epoch": None}
+        self.monitor = monitor
+        self._val: dict[str, Any] = (
+            {"val_bps_overall": None, "val_bps": {}, "val_epoch": None}
+            if monitor == "val_bps_overall"
+            else {"metric": monitor, "val_metric": None, "val_epoch": None}
+        )
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """A resumed run shows the last validation of its earlier attempts until it has one."""
         history = self.heartbeat.history if self.heartbeat else []
         for record in reversed(history):
-            if (found := validation_summary(record, int(record["epoch"]) + 1)) is not None:
+            found = validation_summary(record, int(record["epoch"]) + 1, self.monitor)
+            if found is not None:
                 self._val = found
                 break
 
@@ -146,7 +160,7 @@ class ProgressReporter(pl.Callback):
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
         metrics = scalar_metrics(trainer.callback_metrics)
-        found = validation_summary(metrics, trainer.current_epoch + 1)
+        found = validation_summary(metrics, trainer.current_epoch + 1, self.monitor)
         if found is not None:
             self._val = found
 

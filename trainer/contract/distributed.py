@@ -5,7 +5,12 @@ A Kubeflow PyTorchJob starts one process per pod and injects ``MASTER_ADDR``,
 that layout on its own, so it must be handed a ``KubeflowEnvironment`` with
 ``num_nodes=WORLD_SIZE, devices=1``. With ``nprocPerNode > 1`` the container runs
 ``torchrun``, which adds ``LOCAL_WORLD_SIZE`` and ``TORCHELASTIC_RUN_ID``; then every pod
-hosts ``LOCAL_WORLD_SIZE`` processes. Anything else is a single process.
+hosts ``LOCAL_WORLD_SIZE`` processes. Kubeflow Trainer v2 (a ``TrainJob``) injects *only*
+``PET_NNODES``, ``PET_NPROC_PER_NODE``, ``PET_NODE_RANK``, ``PET_MASTER_ADDR`` and
+``PET_MASTER_PORT`` (torchrun's defaults), no ``RANK``/``WORLD_SIZE``: a trainer started
+directly in such a pod (one process per node) derives its rank from them, and
+:func:`configure_process` exports the equivalent ``MASTER_ADDR``/``MASTER_PORT``/
+``WORLD_SIZE``/``RANK`` for torch.distributed. Anything else is a single process.
 
 :func:`distributed_layout` is pure (env mapping in, :class:`Layout` out) so every layout is
 testable without processes; :func:`configure_process` and :func:`strategy_for` are the
@@ -24,9 +29,16 @@ import torch
 
 from trainer.contract.errors import ConfigError
 
-LayoutKind = Literal["single", "kubeflow", "torchrun"]
+LayoutKind = Literal["single", "kubeflow", "torchrun", "trainer_v2"]
 DEFAULT_DDP_TIMEOUT_S = 600
 _SOURCE = "environment"
+PET_VARIABLES = (
+    "PET_NNODES",
+    "PET_NPROC_PER_NODE",
+    "PET_NODE_RANK",
+    "PET_MASTER_ADDR",
+    "PET_MASTER_PORT",
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,9 @@ class Layout:
     devices: int
     backend: str  # "gloo" | "nccl" ("" for a single process)
     torch_threads: int | None  # from OMP_NUM_THREADS; None: leave torch's default
+    # torch.distributed variables the launcher did not set but this layout implies
+    # (Trainer v2's PET_* layout); configure_process puts them in os.environ.
+    exports: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_distributed(self) -> bool:
@@ -100,13 +115,49 @@ def distributed_layout(env: Mapping[str, str], accelerator: str) -> Layout:
             raise ConfigError(_SOURCE, "RANK", f"{rank} must be < WORLD_SIZE={world}")
         if world > 1:
             return Layout("kubeflow", world, rank, world, 1, backend, threads)
+        return Layout("single", 1, 0, 1, 1, "", threads)
+    if all(env.get(k) for k in PET_VARIABLES):
+        return _trainer_v2_layout(env, backend, threads)
     return Layout("single", 1, 0, 1, 1, "", threads)
 
 
+def _trainer_v2_layout(env: Mapping[str, str], backend: str, threads: int | None) -> Layout:
+    """One process per node from Trainer v2's PET_* variables alone (no torchrun)."""
+    if ":" in env["PET_NNODES"]:
+        raise ConfigError(
+            _SOURCE, "PET_NNODES", f"{env['PET_NNODES']!r}: elastic ranges need torchrun"
+        )
+    nodes = _int_var(env, "PET_NNODES", minimum=1)
+    if env["PET_NPROC_PER_NODE"] != "1":
+        raise ConfigError(
+            _SOURCE,
+            "PET_NPROC_PER_NODE",
+            f"{env['PET_NPROC_PER_NODE']!r} processes per node need torchrun as the command "
+            "(the chart does that for nprocPerNode > 1); set trainer.numProcPerNode to 1 otherwise",
+        )
+    rank = _int_var(env, "PET_NODE_RANK")
+    port = _int_var(env, "PET_MASTER_PORT", minimum=1)
+    if rank >= nodes:
+        raise ConfigError(_SOURCE, "PET_NODE_RANK", f"{rank} must be < PET_NNODES={nodes}")
+    if nodes == 1:
+        return Layout("single", 1, 0, 1, 1, "", threads)
+    exports = (
+        ("MASTER_ADDR", env["PET_MASTER_ADDR"]),
+        ("MASTER_PORT", str(port)),
+        ("WORLD_SIZE", str(nodes)),
+        ("RANK", str(rank)),
+    )
+    return Layout("trainer_v2", nodes, rank, nodes, 1, backend, threads, exports)
+
+
 def configure_process(layout: Layout) -> None:
-    """Apply per-process settings: torch intra-op threads from ``OMP_NUM_THREADS``."""
+    """Apply per-process settings: torch intra-op threads from ``OMP_NUM_THREADS``, and the
+    torch.distributed variables a PET_*-only launcher left out (Lightning and the process
+    group read them from the environment)."""
     if layout.torch_threads is not None:
         torch.set_num_threads(layout.torch_threads)
+    for name, value in layout.exports:
+        os.environ[name] = value
 
 
 def trainer_kwargs(layout: Layout, ddp_timeout_s: float = DEFAULT_DDP_TIMEOUT_S) -> dict[str, Any]:
@@ -119,7 +170,9 @@ def trainer_kwargs(layout: Layout, ddp_timeout_s: float = DEFAULT_DDP_TIMEOUT_S)
     )
     from pytorch_lightning.strategies import DDPStrategy
 
-    environment = KubeflowEnvironment() if layout.kind == "kubeflow" else TorchElasticEnvironment()
+    # Trainer v2's PET_* layout is Kubeflow's once configure_process exported its variables.
+    pod_per_process = layout.kind in ("kubeflow", "trainer_v2")
+    environment = KubeflowEnvironment() if pod_per_process else TorchElasticEnvironment()
     strategy = DDPStrategy(
         cluster_environment=environment,
         process_group_backend=layout.backend,

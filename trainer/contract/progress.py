@@ -14,7 +14,8 @@ Record fields (``null`` when not known yet): ``time`` (ISO 8601 UTC, millisecond
 ``max_epochs``, ``step`` (optimizer steps so far) and ``total_steps`` (the planned end,
 re-planned by a time budget), ``train_loss`` (last step), ``samples_per_s`` (all ranks,
 training only), ``eta_s`` (to ``total_steps``), ``val_bps_overall`` and ``val_bps``
-(per session, from the last validation, of epoch ``val_epoch``), ``attempt`` and
+(per session, from the last validation, of epoch ``val_epoch``; for the video family
+``metric`` names its metric and ``val_metric`` holds it instead), ``attempt`` and
 ``world_size``.
 """
 

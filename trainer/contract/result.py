@@ -24,6 +24,13 @@ SESSION_KEY_PREFIX = "val_bps/"
 # Added to a result by the backend that ran it when its processes outnumbered the cores
 # (each step slower, a time budget buys fewer steps): the number is not comparable.
 CPU_OVERSUBSCRIBED = "cpu_oversubscribed"
+# Every result names its family's headline metric: ``metric`` (the history key),
+# ``metric_label`` (what tables print), ``best_metric``/``final_metric``, and where the
+# data is synthetic ``optimum`` (the ground truth's score) and ``optimum_ratio`` (final /
+# optimum). The V1 family keeps its bits/spike fields beside them.
+V1_LABEL = "val bits/spike"
+CLASSIFICATION_KEY = "val_macro_acc"
+CLASSIFICATION_LABEL = "val macro accuracy"
 
 
 def _finite(value: Any) -> float | None:
@@ -38,9 +45,36 @@ def _session_bps(record: Mapping[str, Any], sessions: Sequence[str]) -> dict[str
     return {name: _finite(record.get(SESSION_KEY_PREFIX + name)) for name in sessions}
 
 
-def _best_record(history: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    scored = [r for r in history if _finite(r.get(OVERALL_KEY)) is not None]
-    return max(scored, key=lambda r: r[OVERALL_KEY]) if scored else None
+def _best_record(
+    history: Sequence[Mapping[str, Any]], key: str = OVERALL_KEY
+) -> Mapping[str, Any] | None:
+    scored = [r for r in history if _finite(r.get(key)) is not None]
+    return max(scored, key=lambda r: r[key]) if scored else None
+
+
+def metric_fields(
+    history: Sequence[Mapping[str, Any]],
+    key: str,
+    label: str,
+    family: str,
+    optimum: float | None = None,
+) -> dict[str, Any]:
+    """The family-independent headline: best/final of ``key`` (higher is better)."""
+    final = history[-1] if history else {}
+    best = _best_record(history, key)
+    final_value = _finite(final.get(key))
+    optimum = _finite(optimum)
+    return {
+        "family": family,
+        "metric": key,
+        "metric_label": label,
+        "best_metric": _finite(best[key]) if best else None,
+        "final_metric": final_value,
+        "best_epoch": int(best["epoch"]) + 1 if best else None,
+        "epochs": int(final["epoch"]) + 1 if final else 0,
+        "optimum": optimum,
+        "optimum_ratio": final_value / optimum if final_value is not None and optimum else None,
+    }
 
 
 def _oracle_fields(
@@ -93,6 +127,50 @@ def build_result(
     }
     result.update({k: v for k, v in run.items() if k not in result})
     result.update(_oracle_fields(oracle, final_bps))
+    headline = metric_fields(history, OVERALL_KEY, V1_LABEL, "v1", result.get("oracle_bps_overall"))
+    headline["optimum_ratio"] = result.get("oracle_ratio_overall")  # mean of session ratios
+    result.update({k: v for k, v in headline.items() if k not in result})
+    return result
+
+
+def build_classification_result(
+    *,
+    history: Sequence[Mapping[str, Any]],
+    tasks: Sequence[str],
+    run: Mapping[str, Any],
+    optimum: Mapping[str, Mapping[str, float]] | None = None,
+) -> dict[str, Any]:
+    """The video family's result object (pure): macro accuracy (mean class-balanced
+    accuracy over tasks) as the headline, per-task accuracy, balanced accuracy and macro
+    F1 of the final and the best epoch, and the Bayes-optimal scores where known."""
+    final = history[-1] if history else {}
+    best = _best_record(history, CLASSIFICATION_KEY) or {}
+
+    def per_task(record: Mapping[str, Any], prefix: str) -> dict[str, float | None]:
+        return {task: _finite(record.get(f"{prefix}/{task}")) for task in tasks}
+
+    overall_optimum = None
+    if optimum:
+        overall_optimum = sum(o["balanced_accuracy"] for o in optimum.values()) / len(optimum)
+    result: dict[str, Any] = {
+        "model": run.get("model"),
+        "dataset": run.get("dataset"),
+        **metric_fields(
+            history, CLASSIFICATION_KEY, CLASSIFICATION_LABEL, "video", overall_optimum
+        ),
+        "val_acc": per_task(final, "val_acc"),
+        "val_balanced_acc": per_task(final, "val_bacc"),
+        "val_f1": per_task(final, "val_f1"),
+        "best_val_acc": per_task(best, "val_acc"),
+        "best_val_f1": per_task(best, "val_f1"),
+        "final_val_macro_f1": _finite(final.get("val_macro_f1")),
+    }
+    if optimum:
+        result["optimum_acc"] = {t: _finite(o["accuracy"]) for t, o in optimum.items()}
+        result["optimum_balanced_acc"] = {
+            t: _finite(o["balanced_accuracy"]) for t, o in optimum.items()
+        }
+    result.update({k: v for k, v in run.items() if k not in result})
     return result
 
 

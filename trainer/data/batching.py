@@ -145,3 +145,8 @@ def group_collate(samples: list[dict]) -> list[dict]:
         }
         for idx, members in sorted(groups.items())
     ]
+
+
+def keep_groups(groups: list[dict]) -> list[dict]:
+    """Collate for datasets whose ``__getitems__`` returns the batch already grouped."""
+    return groups

@@ -4,6 +4,11 @@ Missing synthetic sessions are generated on first use (``prepare_data`` and agai
 ``setup``, which every rank runs; generation is race-safe), so a pod with an empty data
 volume can train; damaged ones are regenerated the same way (one line says so). Rank and
 world size come from the attached trainer only.
+
+Batches leave the loader in the storage dtype (uint8 windows) and become float32 on the
+device (``on_after_batch_transfer``); when the sessions fit on the device
+(``data_on_device``) they are held there and a batch is only (session, frame) indices
+(``trainer.data.transfer``). Either way the model sees the same float32 batch.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
-from torch.utils.data import DataLoader, Sampler
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from trainer.contract.errors import ConfigError
 from trainer.data.augment import AugmentationConfig, BatchAugmenter
@@ -21,7 +27,7 @@ from trainer.data.batching import (
     ResumableLoader,
     ShardedEvalSampler,
     ShardedTrainSampler,
-    group_collate,
+    keep_groups,
 )
 from trainer.data.config import DatasetConfig, load_dataset_config
 from trainer.data.curriculum import contrast_sampler_like
@@ -32,7 +38,19 @@ from trainer.data.datasets import (
     masked_mean_rates,
     split_by_trials,
 )
-from trainer.data.session_store import STIM_DTYPES, SessionArrays, ensure_stim_copy
+from trainer.data.session_store import STIM_DTYPES, SessionArrays, StimCodec, ensure_stim_copy
+from trainer.data.transfer import (
+    PLACEMENT_MODES,
+    FrameIndexDataset,
+    Placement,
+    ResidentSessions,
+    decode_groups,
+    device_capacity,
+    move_groups,
+    plan_placement,
+    resident_bytes,
+)
+from trainer.data.transfer.placement import DEFAULT_SHARE
 from trainer.synthetic import generate_dataset
 
 
@@ -48,8 +66,22 @@ class MultiDatasetDM(pl.LightningDataModule):
         seed: int = 0,
         steps_per_epoch: int | None = None,
         curriculum_warmup_steps: int | None = None,
+        data_on_device: str = "auto",
+        data_on_device_share: float = DEFAULT_SHARE,
     ) -> None:
         super().__init__()
+        if data_on_device not in PLACEMENT_MODES:
+            raise ConfigError(
+                "--data_on_device",
+                "data_on_device",
+                f"{data_on_device!r}; allowed: {list(PLACEMENT_MODES)}",
+            )
+        if not 0.0 < data_on_device_share <= 1.0:
+            raise ConfigError(
+                "--data_on_device_share",
+                "data_on_device_share",
+                f"must be a fraction in (0, 1], got {data_on_device_share}",
+            )
         if dset_dtype not in STIM_DTYPES:
             raise ConfigError(
                 "--dset_dtype", "dset_dtype", f"{dset_dtype!r}; allowed: {list(STIM_DTYPES)}"
@@ -76,6 +108,12 @@ class MultiDatasetDM(pl.LightningDataModule):
             dataset_config.extra.get("augmentation"), dataset_config.source or "dataset config"
         )
         self.augmenter: BatchAugmenter | None = None
+        # Where batches are built: decided once, when a trainer (and so a device) is attached.
+        self.data_on_device = data_on_device
+        self.data_on_device_share = data_on_device_share
+        self.codecs: list[StimCodec] = []
+        self.placement: Placement | None = None
+        self.resident: ResidentSessions | None = None
 
     def prepare_data(self) -> None:
         self._materialize()
@@ -93,8 +131,12 @@ class MultiDatasetDM(pl.LightningDataModule):
         return paths
 
     def setup(self, stage: str | None = None) -> None:
-        if self.train_dataset is not None:
-            return
+        if self.train_dataset is None:
+            self._build_datasets()
+        if self.trainer is not None and self.placement is None:
+            self.place_sessions(self.root_device())
+
+    def _build_datasets(self) -> None:
         train, val, infos = [], [], []
         for idx, (session, path) in enumerate(
             zip(self.config.sessions, self._materialize(), strict=True)
@@ -110,6 +152,7 @@ class MultiDatasetDM(pl.LightningDataModule):
             train.append(SessionDataset(arrays, split.train, self.config.n_lags, idx))
             val.append(SessionDataset(arrays, split.val, self.config.n_lags, idx))
             infos.append(self._session_info(session.name, arrays, rates))
+            self.codecs.append(arrays.codec)
         self.train_dataset = MultiSessionDataset(train)
         self.val_dataset = MultiSessionDataset(val)
         self.sessions_info = infos
@@ -126,6 +169,35 @@ class MultiDatasetDM(pl.LightningDataModule):
             stim_type=meta["stim_type"],
         )
 
+    def place_sessions(self, device: torch.device, capacity_bytes: int | None = None) -> Placement:
+        """Decide (once) whether the sessions live on ``device``; load them there if so.
+
+        ``capacity_bytes``: the device's memory (default: asked from the device; the CPU
+        has none, so ``auto`` keeps the host path there). Rank 0 logs the decision once.
+        """
+        if self.placement is not None:
+            return self.placement
+        sessions = [d.arrays for d in self._require(self.train_dataset).datasets]
+        capacity = device_capacity(device) if capacity_bytes is None else capacity_bytes
+        placement = plan_placement(
+            self.data_on_device,
+            device,
+            resident_bytes(sessions),
+            capacity,
+            self.data_on_device_share,
+        )
+        if placement.resident:
+            self.resident = ResidentSessions(sessions, self.config.n_lags, device)
+        self.placement = placement
+        if self.rank_and_world()[0] == 0:
+            print(f"data: {placement.reason}", flush=True)
+        return placement
+
+    def root_device(self) -> torch.device:
+        """The attached trainer's device (the CPU when detached)."""
+        strategy = getattr(self.trainer, "strategy", None)
+        return strategy.root_device if strategy is not None else torch.device("cpu")
+
     def rank_and_world(self) -> tuple[int, int]:
         """From the attached trainer (never the environment); ``(0, 1)`` when detached."""
         trainer = self.trainer
@@ -134,13 +206,20 @@ class MultiDatasetDM(pl.LightningDataModule):
         return int(trainer.global_rank), int(trainer.world_size)
 
     def _loader(self, dataset, sampler, loader_class: type[DataLoader] = DataLoader) -> DataLoader:
+        """Host path: windows read by ``num_workers`` workers, pinned for a CUDA device.
+        Resident: index groups built in this process (nothing to read, nothing to pin)."""
+        source: Dataset = dataset
+        workers, pin = self.num_workers, self.root_device().type == "cuda"
+        if self.resident is not None:
+            source, workers, pin = FrameIndexDataset(dataset), 0, False
         return loader_class(
-            dataset,
+            source,
             batch_size=self.batch_size,
             sampler=sampler,
-            collate_fn=group_collate,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            collate_fn=keep_groups,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=pin,
         )
 
     def make_train_sampler(self, rank: int, world_size: int) -> Sampler[int]:
@@ -192,12 +271,32 @@ class MultiDatasetDM(pl.LightningDataModule):
         position = state_dict.get("train_position")
         self._resume_position = [int(v) for v in position] if position else None
 
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        """Storage bytes (or index groups) to the device, ``non_blocking``."""
+        return move_groups(batch, device)
+
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        """On-device augmentation of training batches only (``trainer.data.augment``)."""
+        """On the device: gather (resident sessions), decode to float32, then augment
+        training batches only (``trainer.data.augment``)."""
+        batch = self.materialize(batch)
         training = self.trainer is not None and self.trainer.training
         if self.augmenter is None or not training:
             return batch
         return self.augmenter(batch, training=True)
+
+    def materialize(self, batch: list[dict]) -> list[dict]:
+        """A loader batch already on its device as the model's float32 batch."""
+        if batch and "frames" in batch[0]:
+            if self.resident is None:
+                raise RuntimeError("an index batch, but no sessions are held on the device")
+            batch = self.resident.gather(batch)
+        return decode_groups(batch, self.codecs)
+
+    def device_batch(self, batch: list[dict], device: torch.device | None = None) -> list[dict]:
+        """What the training step receives for a loader batch, outside Lightning (raw loops,
+        benchmarks, tests): moved, gathered and decoded, not augmented."""
+        target = device or (self.resident.device if self.resident else torch.device("cpu"))
+        return self.materialize(move_groups(batch, target))
 
     def val_dataloader(self) -> DataLoader:
         rank, world = self.rank_and_world()

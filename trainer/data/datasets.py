@@ -76,13 +76,18 @@ class SessionDataset(Dataset):
         return int(self.frames.shape[0])
 
     def fetch(self, local: np.ndarray) -> dict[str, torch.Tensor]:
-        """Batched arrays for local sample indices: one gather per array, no full copies."""
+        """Batched arrays for local sample indices: one gather per array, no full copies.
+
+        The stimulus and ``dfs`` stay in their storage dtypes (uint8 by default): they are
+        decoded on the device after the copy (``trainer.data.transfer``), so the host
+        moves a quarter of the bytes float32 would take.
+        """
         t = self.frames[local]
         a = self.arrays
         return {
-            "stim": a.stim_windows(t, self.n_lags).unsqueeze(1),
+            "stim": a.stim_storage_windows(t, self.n_lags).unsqueeze(1),
             "robs": torch.from_numpy(np.asarray(a.array("robs")[t], dtype=np.float32)),
-            "dfs": torch.from_numpy(np.asarray(a.array("dfs")[t], dtype=np.float32)),
+            "dfs": torch.from_numpy(np.ascontiguousarray(a.array("dfs")[t])),
             "behavior": torch.from_numpy(np.asarray(a.array("behavior")[t], dtype=np.float32)),
         }
 
@@ -121,19 +126,29 @@ class MultiSessionDataset(Dataset):
         return self.datasets[which[0]][int(local[0])]
 
     def __getitems__(self, indices: list[int]) -> list[dict]:
+        """The batch already grouped by session (what ``group_collate`` would make of the
+        samples, without splitting and re-stacking them): groups in ``dataset_idx`` order,
+        samples within a group in batch order. The loader collates with ``keep_groups``."""
         idx = np.asarray(indices, dtype=np.int64)
         which, local = self.locate(idx)
-        samples: list[dict | None] = [None] * len(idx)
+        groups = []
         for pos in np.unique(which):
-            members = np.flatnonzero(which == pos)
             ds = self.datasets[pos]
-            batch = ds.fetch(local[members])
-            for row, member in enumerate(members):
-                samples[member] = {
-                    **{k: v[row] for k, v in batch.items()},
-                    "dataset_idx": ds.dataset_idx,
-                }
-        return samples  # type: ignore[return-value]
+            groups.append({**ds.fetch(local[which == pos]), "dataset_idx": ds.dataset_idx})
+        return groups
+
+    def frame_groups(self, indices: list[int]) -> list[dict]:
+        """The same grouping as :meth:`__getitems__`, as end frames only (no reads): what a
+        batch is when the sessions live on the device (``trainer.data.transfer``)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        which, local = self.locate(idx)
+        return [
+            {
+                "frames": torch.from_numpy(self.datasets[pos].frames[local[which == pos]]),
+                "dataset_idx": self.datasets[pos].dataset_idx,
+            }
+            for pos in np.unique(which)
+        ]
 
     def contrast(self, window: int = 1) -> np.ndarray:
         """Per-sample stimulus contrast in global index order (contrast-weighted sampling)."""

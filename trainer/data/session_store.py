@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +101,43 @@ def _derive(source: np.ndarray, target: Path, meta: dict[str, Any], dtype: str) 
             os.unlink(tmp)
 
 
+def storage_tensor(block: np.ndarray) -> torch.Tensor:
+    """Frames in their storage dtype as a tensor that every device can hold.
+
+    bfloat16 bits travel as int16 (torch moves int16 everywhere; uint16 support is partial)
+    and are reinterpreted on the device by :meth:`StimCodec.decode`.
+    """
+    block = np.ascontiguousarray(block)
+    if block.dtype == np.uint16:
+        block = block.view(np.int16)
+    return torch.from_numpy(block)
+
+
+@dataclass(frozen=True)
+class StimCodec:
+    """How a session's stored stimulus becomes float32 pixels in [-1, 1].
+
+    Decoding is per pixel and runs wherever the tensor is (on the GPU after the copy), so
+    the host gathers and moves storage bytes, not float32. The arithmetic is the same on
+    every device (a cast, one multiply, one add, each rounded to float32), so a batch
+    decoded on the GPU equals the one decoded on the host bit for bit.
+    """
+
+    dtype: str
+    scale: float
+    offset: float
+
+    def decode(self, stored: torch.Tensor) -> torch.Tensor:
+        if self.dtype == "uint8":
+            return stored.to(torch.float32).mul_(self.scale).add_(self.offset)
+        if self.dtype == "bfloat16":
+            return stored.view(torch.bfloat16).to(torch.float32)
+        return stored
+
+
 def stim_to_float(block: np.ndarray, dtype: str, scale: float, offset: float) -> torch.Tensor:
-    """Storage-dtype frames (any shape) as a float32 tensor in [-1, 1]."""
-    tensor = torch.from_numpy(np.ascontiguousarray(block))
-    if dtype == "uint8":
-        return tensor.to(torch.float32).mul_(scale).add_(offset)
-    if dtype == "bfloat16":
-        return tensor.view(torch.bfloat16).to(torch.float32)
-    return tensor
+    """Storage-dtype frames (any shape) as a float32 tensor in [-1, 1], on the host."""
+    return StimCodec(dtype, scale, offset).decode(storage_tensor(block))
 
 
 class SessionArrays:
@@ -181,10 +211,16 @@ class SessionArrays:
                 raise DataError(path, f"cannot be memory-mapped ({error}); {_FIX}") from None
         return self._maps[name]
 
-    def stim_windows(self, frames: np.ndarray, n_lags: int) -> torch.Tensor:
-        """Float32 ``(B, L, H, W)`` windows ending at each of ``frames`` (oldest first)."""
+    @property
+    def codec(self) -> StimCodec:
+        return StimCodec(self.stim_dtype, self.meta["stim_scale"], self.meta["stim_offset"])
+
+    def stim_storage_windows(self, frames: np.ndarray, n_lags: int) -> torch.Tensor:
+        """``(B, L, H, W)`` windows ending at each of ``frames`` (oldest first), in the
+        storage dtype: one fancy-index read of the memory map, no conversion."""
         rows = frames[:, None] + np.arange(1 - n_lags, 1)[None, :]
-        block = self.array("stim")[rows]
-        return stim_to_float(
-            block, self.stim_dtype, self.meta["stim_scale"], self.meta["stim_offset"]
-        )
+        return storage_tensor(self.array("stim")[rows])
+
+    def stim_windows(self, frames: np.ndarray, n_lags: int) -> torch.Tensor:
+        """Float32 ``(B, L, H, W)`` windows decoded on the host (the reference path)."""
+        return self.codec.decode(self.stim_storage_windows(frames, n_lags))

@@ -1,5 +1,6 @@
-"""Model components (registry) and the assembled multi-session network."""
+"""The model zoo (VisionCore's vocabulary) and the assembled multi-session network."""
 
-from trainer.models.model import MultiReadoutModel, VisionCore, build_model
+from trainer.models.build import build_model
+from trainer.models.model import MultiDatasetV1Model
 
-__all__ = ["MultiReadoutModel", "VisionCore", "build_model"]
+__all__ = ["MultiDatasetV1Model", "build_model"]

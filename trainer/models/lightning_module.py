@@ -48,7 +48,7 @@ def session_from_dict(data: dict[str, Any] | SessionInfo) -> SessionInfo:
 
 
 class MultiDatasetModel(pl.LightningModule):
-    """Shared core (``self.model.core``) + per-session readouts (``self.model.readouts``)."""
+    """The shared stages (``self.model.core``) + per-session adapters and readouts."""
 
     def __init__(
         self,
@@ -77,17 +77,21 @@ class MultiDatasetModel(pl.LightningModule):
     # ---- forward and loss -------------------------------------------------------------
 
     def forward(
-        self, stim: torch.Tensor | None, dataset_idx: int, behavior: torch.Tensor | None = None
+        self,
+        stim: torch.Tensor | None,
+        dataset_idx: int,
+        behavior: torch.Tensor | None = None,
+        history: torch.Tensor | None = None,
     ):
         """The network output for one session: a log-rate or a rate (``self.model.log_rate``)."""
-        return self.model(stim, dataset_idx, behavior)
+        return self.model(stim, dataset_idx, behavior, history)
 
     def _session_losses(
         self, batch: Batch
     ) -> list[tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]]:
         """``(output, (nll_sum, weight))`` per session part of a grouped batch."""
         outputs = self.model.forward_sessions(
-            [(b["stim"], b["dataset_idx"], b.get("behavior")) for b in batch]
+            [(b["stim"], b["dataset_idx"], b.get("behavior"), b.get("history")) for b in batch]
         )
         losses = []
         for b, output in zip(batch, outputs, strict=True):
@@ -143,7 +147,10 @@ class MultiDatasetModel(pl.LightningModule):
     # ---- optimizer ------------------------------------------------------------------------
 
     def configure_optimizers(self):
-        patterns = self.model_config.get("weight_decay_exclude", [])
+        patterns = [
+            *self.model_config.get("weight_decay_exclude", []),
+            *self.regularizers.decay_exempt_names(),
+        ]
         optimizer = build_optimizer(
             self.model, self.optim, patterns, self.model_config.get("name", "model config")
         )

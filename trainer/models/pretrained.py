@@ -14,7 +14,8 @@ from torch import nn
 
 from trainer.contract.errors import ConfigError
 
-CORE_PREFIX = "model.core."
+# Checkpoint keys of the shared stages: ``model.<stage>.`` (corejob), ``<stage>.`` (bare).
+CORE_STAGES = ("frontend", "convnet", "modulator", "recurrent")
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,10 @@ def core_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Vision-core entries keyed relative to the core (``frontend.conv.weight``, ...)."""
     out = {}
     for key, value in state.items():
-        for prefix in (CORE_PREFIX, "core.", "module.model.core."):
-            if key.startswith(prefix):
-                out[key[len(prefix) :]] = value
+        for prefix in ("model.", "module.model.", ""):
+            rest = key[len(prefix) :] if key.startswith(prefix) else None
+            if rest is not None and rest.split(".", 1)[0] in CORE_STAGES:
+                out[rest] = value
                 break
     return out
 

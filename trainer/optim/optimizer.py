@@ -25,7 +25,9 @@ from trainer.optim.schedulers import (
 )
 
 SCHEDULERS = ("cosine", "cosine_restarts", "none")
-CORE_PREFIX = "core."
+# The shared stages (VisionCore's module names); adapters, readouts, baselines and
+# history encoders are per session (the "head").
+CORE_STAGES = ("frontend.", "convnet.", "modulator.", "recurrent.")
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,8 @@ def param_groups(
 ) -> list[dict]:
     """Up to four AdamW groups: {core, head} x {decay, no_decay}, each with its own LR.
 
-    Parameters under ``core.`` are the shared core; everything else (readouts) is head.
+    Parameters of the shared stages (``CORE_STAGES``) are the core; the per-session rest
+    (adapters, readouts, baselines, history encoders) is the head.
     Frozen parameters (``requires_grad=False``) are left out.
     """
     skip_decay = no_decay_names(model, patterns, source)
@@ -96,7 +99,7 @@ def param_groups(
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        part = "core" if name.startswith(CORE_PREFIX) else "head"
+        part = "core" if name.startswith(CORE_STAGES) else "head"
         decay = name not in skip_decay
         key = f"{part}_{'decay' if decay else 'no_decay'}"
         group = groups.setdefault(

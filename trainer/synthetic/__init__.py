@@ -8,6 +8,8 @@ are a deterministic function of the config, so the regenerated copy is the origi
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -84,7 +86,20 @@ def generate_session(
     lock the session is checked again, so when several ranks find the same damage only
     the first regenerates and the others use its copy.
     """
-    path = config.session_dir(session)
+    return generate_spec(
+        session_spec(config, session), config.session_dir(session), force, verify, report
+    )
+
+
+def generate_spec(
+    spec: SessionSpec,
+    path: Path,
+    force: bool = False,
+    verify: bool = False,
+    report: Callable[[str], None] = _announce,
+) -> Path:
+    """:func:`generate_session` for a resolved spec and folder (what a worker process gets:
+    plain data, so it imports the generator only, not the data layer)."""
     if not force and _problems(path, verify) == []:
         return path
     with generation_lock(path):
@@ -96,7 +111,7 @@ def generate_session(
             first = problems[0].removeprefix(f"{path}{os.sep}")
             report(f"{path}: damaged session ({first}{more}); regenerating it")
         try:
-            result = simulate_session(session_spec(config, session))
+            result = simulate_session(spec)
             return write_session(result, path, replace=force or bool(problems))
         except (OSError, DataError, StorageError) as error:
             replacement = _regeneration_failed(error, problems)
@@ -122,7 +137,7 @@ def _regeneration_failed(
 
 
 def generate_dataset(
-    config: DatasetFields, force: bool = False, verify: bool = False
+    config: DatasetFields, force: bool = False, verify: bool = False, workers: int | None = None
 ) -> list[Path]:
     """Generate every missing or damaged session of a loaded dataset config; their folders.
 
@@ -130,5 +145,81 @@ def generate_dataset(
     an explicit offline step; the data module checks headers and sizes only, at every
     start). Takes the loaded config, not a name: loading configs is the data layer's job
     (``trainer.data.config``), and the generator sits below it.
+
+    Sessions are independent, so when several need generating they are generated in
+    parallel processes (``workers``; default: as many as CPUs and memory allow, see
+    :func:`parallel_workers`). A session whose worker failed is generated once more in this
+    process, which raises its error as the one line a serial run would.
     """
-    return [generate_session(config, s, force=force, verify=verify) for s in config.sessions]
+    pending = [
+        s for s in config.sessions if force or _problems(config.session_dir(s), verify) != []
+    ]
+    n_workers = parallel_workers(config, pending) if workers is None else workers
+    done: set[str] = set()
+    if len(pending) > 1 and n_workers > 1:
+        done = _generate_in_parallel(config, pending, force, verify, n_workers)
+    fresh = {name: False for name in done}  # just written and checked: not again
+    return [
+        generate_session(
+            config, s, force=fresh.get(s.name, force), verify=fresh.get(s.name, verify)
+        )
+        for s in config.sessions
+    ]
+
+
+# Peak bytes per pixel-frame while simulating a session (float frames, float64 projection).
+_PEAK_BYTES_PER_PIXEL_FRAME = 16
+# Sessions below this many pixel-frames take well under the ~1.5 s a spawned worker needs
+# to start: generated serially (synthetic_tiny: 0.8 M; synthetic_realistic: 246 M).
+_PARALLEL_MIN_PIXEL_FRAMES = 20_000_000
+
+
+def parallel_workers(config: DatasetFields, pending: Sequence[SessionFields]) -> int:
+    """Processes for generating ``pending``: CPUs available, bounded by free memory; one
+    for small sessions (starting a worker would cost more than it saves)."""
+    if len(pending) < 2:
+        return 1
+    peak = max(_peak_bytes(config, s) for s in pending)
+    if peak < _PARALLEL_MIN_PIXEL_FRAMES * _PEAK_BYTES_PER_PIXEL_FRAME:
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        available = peak * (cpus or 1)
+    by_memory = max(int(0.7 * available) // max(peak, 1), 1)
+    return max(min(cpus or 1, len(pending), by_memory), 1)
+
+
+def _peak_bytes(config: DatasetFields, session: SessionFields) -> int:
+    params = session_spec(config, session).params
+    return int(params["n_frames"]) * int(params["image_size"]) ** 2 * _PEAK_BYTES_PER_PIXEL_FRAME
+
+
+def _generate_in_parallel(
+    config: DatasetFields,
+    pending: Sequence[SessionFields],
+    force: bool,
+    verify: bool,
+    workers: int,
+) -> set[str]:
+    """Generate ``pending`` in ``workers`` spawned processes; names of those that succeeded."""
+    context = multiprocessing.get_context("spawn")  # no forked copy of a torch process
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [
+            (
+                s,
+                pool.submit(
+                    generate_spec, session_spec(config, s), config.session_dir(s), force, verify
+                ),
+            )
+            for s in pending
+        ]
+        done: set[str] = set()
+        for session, future in futures:
+            try:
+                future.result()
+            except Exception:  # retried serially below, which raises the real error
+                continue
+            done.add(session.name)
+    return done

@@ -139,9 +139,10 @@ def causal_filter(projection: np.ndarray, temporal: np.ndarray) -> np.ndarray:
 
 def drive(stim: np.ndarray, units: UnitPopulation) -> np.ndarray:
     """Nonnegative LN drive ``(T, N)`` from float frames ``(T, H, W)``."""
-    flat = stim.reshape(stim.shape[0], -1)
+    flat = stim.reshape(stim.shape[0], -1).astype(np.float64)  # converted once, not per pair
     even = causal_filter(flat @ units.spatial.T, units.temporal)
     odd = causal_filter(flat @ units.spatial_quad.T, units.temporal)
+    del flat
     energy = np.sqrt(even**2 + odd**2)
     return np.where(units.is_complex, energy, np.maximum(even, 0.0))
 

@@ -61,7 +61,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "default": {},
     "realistic": {
-        "image_size": 48,
+        # 64 px: crops from which an adapter resamples a 51 x 51 grid (VisionCore's input).
+        "image_size": 64,
         "n_frames": 60000,
         "trial_frames": [240, 1200],
         "n_orientations": 8,

@@ -16,6 +16,7 @@ from trainer.synthetic.presets import GENERATOR_VERSION
 STIM_SCALE = 1.0 / 127.5  # float pixel = uint8 * STIM_SCALE + STIM_OFFSET, in [-1, 1]
 STIM_OFFSET = -1.0
 SACCADE_BASIS_MS = 400.0  # time-since-saccade features cover this window
+_QUANTIZE_BLOCK = 2048  # frames per block when quantising
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,21 @@ class GeneratedSession:
     meta: dict
 
 
-def quantize(frames: np.ndarray) -> np.ndarray:
-    return np.rint((np.clip(frames, -1.0, 1.0) - STIM_OFFSET) / STIM_SCALE).astype(np.uint8)
+def quantize(frames: np.ndarray, contrast: np.ndarray | None = None) -> np.ndarray:
+    """uint8 pixels of float frames (times a per-frame ``contrast``), block by block.
+
+    Blocks of frames keep the float temporaries in cache and out of the peak memory of a
+    full-size session (the arithmetic per pixel is the same as on the whole array).
+    """
+    out = np.empty(frames.shape, dtype=np.uint8)
+    for start in range(0, frames.shape[0], _QUANTIZE_BLOCK):
+        block = frames[start : start + _QUANTIZE_BLOCK]
+        if contrast is not None:
+            block = block * contrast[start : start + _QUANTIZE_BLOCK, None, None]
+        out[start : start + _QUANTIZE_BLOCK] = np.rint(
+            (np.clip(block, -1.0, 1.0) - STIM_OFFSET) / STIM_SCALE
+        )
+    return out
 
 
 def dequantize(stim_u8: np.ndarray) -> np.ndarray:
@@ -92,7 +106,8 @@ def simulate_session(spec: SessionSpec) -> GeneratedSession:
     eye = stimuli.eye_trace(trials, p, spec.frame_rate_hz, rng)
     contrast = stimuli.frame_contrast(trials, p, rng)
     frames = stimuli.stimulus_frames(spec.stim_type, trials, eye, p, rng)
-    stim_u8 = quantize(frames * contrast[:, None, None])
+    stim_u8 = quantize(frames, contrast)
+    del frames  # a full-size session's float frames are gigabytes
     units = neurons.sample_units(spec.n_units, p, spec.n_lags, spec.frame_rate_hz, rng, bank_rng)
     gain = neurons.saccade_gain(eye.frames_since_saccade, units, spec.frame_rate_hz)
     rates = neurons.firing_rates(dequantize(stim_u8), units, gain)

@@ -148,6 +148,7 @@ numWorkers --num_workers int
 seed --seed int
 maxDatasets --max_datasets int
 dsetDtype --dset_dtype string
+dataOnDevice --data_on_device string
 accelerator --accelerator string
 ddpTimeoutS --ddp_timeout_s int
 checkpointEveryMinutes --checkpoint_every_minutes float

@@ -25,7 +25,8 @@ from corejob.backends.local.backend import LocalBackend
 from corejob.backends.local.operator_env import JobSpecError
 from corejob.backends.local.replicas import replica_count, replica_specs_of
 from corejob.errors import UsageError
-from corejob.job.kubeflow import MASTER, trainer_containers
+from corejob.job.flavors.replicas import master_pod_spec
+from corejob.job.kubeflow import trainer_containers
 
 
 class ContainerBackend(LocalBackend):
@@ -61,8 +62,7 @@ class ContainerBackend(LocalBackend):
 
     @staticmethod
     def _image(job: dict[str, Any]) -> str:
-        pod_spec = job["spec"]["pytorchReplicaSpecs"][MASTER]["template"]["spec"]
-        return trainer_containers(pod_spec)[0]["image"]
+        return trainer_containers(master_pod_spec(job))[0]["image"]
 
     def _kill_leftovers(self, name: str, record: dict[str, Any], grace_s: float) -> None:
         """Also the job's containers: they outlive a killed ``run`` client. Every pod name

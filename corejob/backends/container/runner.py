@@ -29,6 +29,7 @@ from corejob.backends.local.replicas import (
     mount_table,
     replica_plans,
 )
+from corejob.job.flavors.replicas import replica_specs
 from corejob.job.kubeflow import trainer_containers
 
 # The project's private podman configuration (runtime runc, ulimits this kind of
@@ -101,7 +102,7 @@ def run_command(
 
 def _security(job: dict[str, Any], plan: ReplicaPlan) -> dict[str, Any]:
     """Pod securityContext overlaid with the ``pytorch`` container's."""
-    pod = job["spec"]["pytorchReplicaSpecs"][plan.role]["template"]["spec"]
+    pod = replica_specs(job)[plan.role]["template"]["spec"]
     container = trainer_containers(pod)[0]
     return {**(pod.get("securityContext") or {}), **(container.get("securityContext") or {})}
 
@@ -109,7 +110,7 @@ def _security(job: dict[str, Any], plan: ReplicaPlan) -> dict[str, Any]:
 def _shm_size(job: dict[str, Any], plan: ReplicaPlan) -> str | None:
     for mount in plan.mounts:
         if mount.mount_path == "/dev/shm" and mount.volume.medium == "Memory":
-            pod = job["spec"]["pytorchReplicaSpecs"][plan.role]["template"]["spec"]
+            pod = replica_specs(job)[plan.role]["template"]["spec"]
             volume = next(v for v in pod.get("volumes") or [] if v["name"] == mount.volume.name)
             return size_option(str((volume.get("emptyDir") or {}).get("sizeLimit") or "1Gi"))
     return None

@@ -7,6 +7,7 @@ they become an :class:`~corejob.errors.UnavailableError`.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -25,10 +26,10 @@ from corejob.backends.kubernetes.api_errors import (
 )
 from corejob.backends.kubernetes.config import ClusterTarget
 from corejob.errors import CorejobError, JobNotFoundError, NotInstalledError, UnavailableError
-from corejob.job.kubeflow import CONTAINER_NAME, JOB_API_VERSION, JOB_KIND, JOB_PLURAL
+from corejob.job.flavors import FLAVORS, PYTORCHJOB, Flavor
 
-GROUP, _, VERSION = JOB_API_VERSION.partition("/")
-PLURAL, KIND = JOB_PLURAL, JOB_KIND
+GROUP, VERSION = PYTORCHJOB.group, PYTORCHJOB.version
+PLURAL, KIND = PYTORCHJOB.plural, PYTORCHJOB.kind
 REQUEST_TIMEOUT_S = 30
 # A write must outlast a busy or restarting API server (429/5xx for tens of seconds);
 # reads are asked again by their caller's loop, so they give up sooner.
@@ -39,6 +40,20 @@ KUEUE_JOB_UID_LABEL = "kueue.x-k8s.io/job-uid"
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 __all__ = ["KubeApi", "retryable", "status_message"]
+
+
+def not_installed_message(flavors: list[Flavor]) -> str:
+    """The cluster serves none of ``flavors``: name each API and how to install it."""
+    if len(flavors) == 1:
+        flavor = flavors[0]
+        who = "the training operator's" if flavor is PYTORCHJOB else "Kubeflow Trainer's"
+        return (
+            f"the cluster has no {flavor.kind} API ({flavor.resource}): {who} CRD is not "
+            f"installed; install {flavor.operator}"
+        )
+    apis = " nor ".join(f"{f.kind} ({f.api_version})" for f in flavors)
+    installs = "; or ".join(f"install {f.operator}" for f in flavors)
+    return f"the cluster serves neither {apis}: no Kubeflow job CRD is installed; {installs}"
 
 
 def retryable(error: Exception) -> bool:
@@ -54,8 +69,9 @@ class KubeApi:
     clock: Callable[[], float] = staticmethod(time.monotonic)
     sleep: Callable[[float], None] = staticmethod(time.sleep)
 
-    def __init__(self, target: ClusterTarget) -> None:
+    def __init__(self, target: ClusterTarget, flavor: Flavor = PYTORCHJOB) -> None:
         self.target = target
+        self.flavor = flavor  # which job API the job calls below address
         self.namespace = target.namespace
         self.api_client = client.ApiClient(target.configuration)
         self.custom = client.CustomObjectsApi(self.api_client)
@@ -96,6 +112,9 @@ class KubeApi:
         tried = f"gave up after {attempts} attempts in {elapsed:.0f}s"
         if isinstance(error, client.ApiException):
             translated = translate(error, verb, resource, self.namespace, name, KIND)
+            flavor = next((f for f in FLAVORS.values() if f.resource == resource), None)
+            if isinstance(translated, NotInstalledError) and flavor is not None:
+                return NotInstalledError(not_installed_message([flavor]))
             if isinstance(translated, UnavailableError) and attempts > 1:
                 return UnavailableError(f"{translated} ({tried})")
             return translated
@@ -105,17 +124,27 @@ class KubeApi:
             "or VPN and `kubectl cluster-info`"
         )
 
-    # --- PyTorchJobs ----------------------------------------------------------------------
+    # --- PyTorchJobs or TrainJobs (self.flavor) -------------------------------------------
+
+    def for_flavor(self, flavor: Flavor) -> KubeApi:
+        """The same connection addressing another job API (TrainJobs instead of PyTorchJobs)."""
+        if flavor is self.flavor:
+            return self
+        other = copy.copy(self)
+        other.flavor = flavor
+        return other
 
     def _jobs(self, method: str, *args: Any, **kwargs: Any) -> Any:
         function = getattr(self.custom, method)
-        return function(GROUP, VERSION, self.namespace, PLURAL, *args, **kwargs)
+        flavor = self.flavor
+        return function(flavor.group, flavor.version, self.namespace, flavor.plural, *args,
+                        **kwargs)  # fmt: skip
 
     def create_job(self, job: dict[str, Any]) -> dict[str, Any]:
         name = job["metadata"]["name"]
         return self.call(
             "create",
-            f"{PLURAL}.{GROUP}",
+            self.flavor.resource,
             name,
             lambda: self._jobs(
                 "create_namespaced_custom_object", job, _request_timeout=REQUEST_TIMEOUT_S
@@ -126,7 +155,7 @@ class KubeApi:
         try:
             return self.call(
                 "get",
-                f"{PLURAL}.{GROUP}",
+                self.flavor.resource,
                 name,
                 lambda: self._jobs(
                     "get_namespaced_custom_object", name, _request_timeout=REQUEST_TIMEOUT_S
@@ -139,7 +168,7 @@ class KubeApi:
         """The raw list (``items`` + ``metadata.resourceVersion`` for watching from it)."""
         return self.call(
             "list",
-            f"{PLURAL}.{GROUP}",
+            self.flavor.resource,
             None,
             lambda: self._jobs(
                 "list_namespaced_custom_object",
@@ -152,7 +181,7 @@ class KubeApi:
         try:
             self.call(
                 "delete",
-                f"{PLURAL}.{GROUP}",
+                self.flavor.resource,
                 name,
                 lambda: self._jobs(
                     "delete_namespaced_custom_object",
@@ -244,8 +273,8 @@ class KubeApi:
         timestamps: bool = False,
         tail_lines: int | None = None,
     ) -> Any:
-        """The pod's ``pytorch`` container log: text, or a urllib3 stream when following."""
-        options: dict[str, Any] = {"container": CONTAINER_NAME, "follow": follow}
+        """The pod's trainer container log: text, or a urllib3 stream when following."""
+        options: dict[str, Any] = {"container": self.flavor.container, "follow": follow}
         if timestamps:
             options["timestamps"] = True
         if tail_lines:

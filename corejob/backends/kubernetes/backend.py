@@ -1,10 +1,13 @@
-"""Run PyTorchJobs on a Kubernetes cluster with the Kubeflow training operator.
+"""Run PyTorchJobs (Kubeflow training operator) or TrainJobs (Kubeflow Trainer v2) on a
+Kubernetes cluster.
 
 The backend talks to the API through :class:`~corejob.backends.kubernetes.api.KubeApi`
 (retries, typed errors), tracks many jobs with one watch
 (:class:`~corejob.backends.kubernetes.watch.JobTracker`) and explains pending pods
 (:mod:`corejob.backends.kubernetes.explain`). Pods are found by the labels the operator
-puts on them (:mod:`corejob.job.kubeflow`).
+puts on them (:mod:`corejob.job.kubeflow`); what differs for TrainJobs (discovery, JobSet
+pod labels, node ranks) is in :mod:`corejob.backends.kubernetes.job_kinds`. Reads look in
+every job API the cluster serves, the backend's own flavour first.
 """
 
 from __future__ import annotations
@@ -18,9 +21,18 @@ from dataclasses import replace
 from typing import Any
 
 from corejob.backends.base import SubmitOutcome
-from corejob.backends.kubernetes.api import KubeApi
+from corejob.backends.kubernetes.api import KubeApi, not_installed_message
 from corejob.backends.kubernetes.config import load_target
 from corejob.backends.kubernetes.explain import explain_pending, explain_queued, queue_of
+from corejob.backends.kubernetes.job_kinds import (
+    adopt_runtime,
+    create_runtime,
+    delete_runtime,
+    is_worker_pod,
+    served_flavors,
+    trainjob_pod_rank,
+    trainjob_selector,
+)
 from corejob.backends.kubernetes.owned import create_owned
 from corejob.backends.kubernetes.watch import JobTracker
 from corejob.errors import (
@@ -30,6 +42,8 @@ from corejob.errors import (
     NotInstalledError,
     UsageError,
 )
+from corejob.job.flavors import FLAVORS, PYTORCHJOB, TRAINJOB, Flavor, choose_flavor, flavor_of
+from corejob.job.flavors.trainjob_rules import carried_runtime
 from corejob.job.kubeflow import JOB_NAME_LABEL, REPLICA_INDEX_LABEL, REPLICA_TYPE_LABEL
 from corejob.job.state import LABEL_CONFIG_HASH, summarize
 from trainer.contract.result import parse_result_line
@@ -67,37 +81,107 @@ def pod_rank(pod: Job) -> tuple[int, str]:
     return (0 if role == "master" else index + 1), f"{role}-{index}"
 
 
+def pods_selector(flavor: Flavor, name: str) -> str:
+    """Every pod of a job of this flavour (for kubectl hints)."""
+    return trainjob_selector(name, None) if flavor is TRAINJOB else replica_selector(name, None)
+
+
+def rank_function(flavor: Flavor) -> Any:
+    """How pods of this flavour are ranked and named (``worker-1``)."""
+    return trainjob_pod_rank if flavor is TRAINJOB else pod_rank
+
+
 class KubernetesBackend:
     """The :class:`~corejob.backends.base.Backend` for a real (or emulated) cluster."""
 
     name = "kubernetes"
 
-    def __init__(self, namespace: str | None = None, context: str | None = None) -> None:
+    def __init__(
+        self, namespace: str | None = None, context: str | None = None, flavor: str | None = None
+    ) -> None:
         self.target = load_target(namespace, context)
         self.namespace = self.target.namespace
-        self.api = KubeApi(self.target)
+        # The flavour this backend submits and tracks: given, else chosen by job_flavor().
+        self.flavor = FLAVORS[flavor] if flavor else None
+        self.api = KubeApi(self.target, self.flavor or PYTORCHJOB)
+        self._served: set[str] | None = None
+
+    # --- which job API ----------------------------------------------------------------------
+
+    def job_flavor(self, configured: str | None) -> str:
+        """The flavour to render jobs as: ``configured`` (the ``apiFlavor`` value), else from
+        the CRDs the cluster serves (only one: that one; both: the chart's default)."""
+        if not configured and self._served is None:
+            self._served = served_flavors(self.api)  # once per backend: a sweep asks per cell
+        chosen = choose_flavor(self._served or set(), configured)
+        if chosen is None:
+            raise NotInstalledError(not_installed_message(list(FLAVORS.values())))
+        self.flavor = FLAVORS[chosen]
+        self.api = self.api.for_flavor(self.flavor)
+        return chosen
+
+    def _apis(self) -> list[KubeApi]:
+        """One API per job flavour, this backend's own first."""
+        first = self.flavor or PYTORCHJOB
+        others = [flavor for flavor in FLAVORS.values() if flavor is not first]
+        return [self.api.for_flavor(flavor) for flavor in (first, *others)]
+
+    def _each_api(self, read: Any) -> list[Any]:
+        """``read(api)`` for every served flavour; a flavour without a CRD is skipped unless
+        neither has one (then the error names both), and so is the other flavour when the
+        user may not read it (a Role from before TrainJobs): only this backend's must be."""
+        answers, missing = [], []
+        for index, api in enumerate(self._apis()):
+            try:
+                answers.append(read(api))
+            except NotInstalledError:
+                missing.append(api.flavor)
+            except ForbiddenError:
+                if index == 0:
+                    raise
+        if len(missing) == len(FLAVORS):
+            raise NotInstalledError(not_installed_message(missing))
+        return answers
+
+    def _find(self, name: str) -> Job | None:
+        """The job in whichever API has it, asking the other only when the first has not."""
+        found: list[Job] = []
+
+        def get_until_found(api: KubeApi) -> None:
+            if not found and (job := api.get_job(name)) is not None:
+                found.append(job)
+
+        self._each_api(get_until_found)
+        return found[0] if found else None
 
     # --- the Backend protocol -------------------------------------------------------------
 
     def submit(self, job: Job) -> SubmitOutcome:
-        """Create the job, then the objects it owns (``kubernetes.owned``: its ConfigMap)."""
+        """Create the job (after a TrainingRuntime it brings), then the objects it owns
+        (``kubernetes.owned``: its ConfigMap)."""
         outcome, current = self._create_job(job)
-        notes = create_owned(self.api, job, current, outcome.created)
+        notes = create_owned(self.api.for_flavor(flavor_of(job)), job, current, outcome.created)
         return replace(outcome, notes=notes) if notes else outcome
 
     def _create_job(self, job: Job) -> tuple[SubmitOutcome, Job]:
         """Create the job; one of that name being deleted is waited for first (bounded):
         its name is free only once its pods are gone. The outcome and the server's job."""
         name = job["metadata"]["name"]
-        existing = self.api.get_job(name)
+        api = self.api.for_flavor(flavor_of(job))
+        existing = api.get_job(name)
         if existing is not None and existing["metadata"].get("deletionTimestamp"):
             existing = self.await_deletion(existing)
         if existing is None:
+            runtime = carried_runtime(job)
+            if runtime:
+                create_runtime(api, runtime)
             try:
-                created = self.api.create_job(job)
+                created = api.create_job(job)
+                if runtime:
+                    adopt_runtime(api, runtime["metadata"]["name"], created)
                 return SubmitOutcome(name, True, summarize(created)), created
             except ConflictError:
-                existing = self.api.get_job(name)  # created concurrently, or a real clash
+                existing = api.get_job(name)  # created concurrently, or a real clash
                 if existing is None:
                     raise
         wanted = (job["metadata"].get("labels") or {}).get(LABEL_CONFIG_HASH)
@@ -122,25 +206,35 @@ class KubernetesBackend:
         )
         deadline = self.api.clock() + timeout_s
         while True:
-            current = self.api.get_job(name)
+            current = self.api.for_flavor(flavor_of(job)).get_job(name)
             if current is None or not current["metadata"].get("deletionTimestamp"):
                 return current
             if self.api.clock() >= deadline:
                 raise ConflictError(
                     f"job {name} is still being deleted after {timeout_s:.0f}s (its pods are "
                     f"still terminating: kubectl get pods -n {self.namespace} -l "
-                    f"{JOB_NAME_LABEL}={name}); submit again once it is gone"
+                    f"{pods_selector(flavor_of(job), name)}); submit again once it is gone"
                 )
             self.api.sleep(DELETION_POLL_S)
 
     def get(self, name: str) -> Job | None:
-        return self.api.get_job(name)
+        return self._find(name)
 
     def list(self, selector: dict[str, str] | None = None) -> list[Job]:
-        return list(self.api.list_jobs(selector_text(selector)).get("items", []))
+        text = selector_text(selector)
+        listings = self._each_api(lambda api: api.list_jobs(text).get("items", []))
+        return [job for items in listings for job in items]
 
     def cancel(self, name: str) -> bool:
-        return self.api.delete_job(name)
+        """Delete the job (its pods go with it) and the TrainingRuntime it brought, if any."""
+        job = self._find(name)
+        if job is None:
+            return False
+        deleted = self.api.for_flavor(flavor_of(job)).delete_job(name)
+        runtime = carried_runtime(job)
+        if runtime:
+            delete_runtime(self.api.for_flavor(TRAINJOB), runtime["metadata"]["name"])
+        return deleted
 
     def logs(
         self,
@@ -152,22 +246,36 @@ class KubernetesBackend:
         tail: int | None = None,
     ) -> Iterator[str]:
         """``tail`` goes to the API server (``tailLines``): only those lines travel."""
-        pods = self._log_pods(name, replica, all_replicas)
+        api, pods = self._log_pods(name, replica, all_replicas)
         if not all_replicas:
-            yield from self._pod_lines(pods[0], follow, since_seconds, tail=tail)
+            yield from self._pod_lines(api, pods[0], follow, since_seconds, tail=tail)
             return
-        yield from self._interleaved(pods, follow, since_seconds, tail)
+        yield from self._interleaved(api, pods, follow, since_seconds, tail)
 
     def result(self, name: str) -> dict[str, Any] | None:
-        pods = self.api.list_pods(replica_selector(name, "master"))
+        api, pods = self._pods(name, "master-0")
         if not pods:
             return None
         # The result line is printed at the very end: the log's tail is enough.
-        log = self.api.pod_log(pods[0]["metadata"]["name"], tail_lines=RESULT_TAIL_LINES)
+        log = api.pod_log(pods[0]["metadata"]["name"], tail_lines=RESULT_TAIL_LINES)
         return parse_result_line(str(log).splitlines())
 
+    def _pods(self, name: str, replica: str | None) -> tuple[KubeApi, list[Job]]:
+        """The job's pods (one replica's, or all) and the API of the flavour that has them,
+        rank order. This backend's flavour is asked first; pods are listed, not the job."""
+        for api in self._apis():
+            if api.flavor is TRAINJOB:
+                pods = api.list_pods(trainjob_selector(name, replica))
+                if replica == "worker":
+                    pods = [pod for pod in pods if is_worker_pod(pod)]
+            else:
+                pods = api.list_pods(replica_selector(name, replica))
+            if pods:
+                return api, sorted(pods, key=rank_function(api.flavor))
+        return self.api, []
+
     def explain(self, name: str) -> list[str]:
-        job = self.api.get_job(name)
+        job = self._find(name)
         queue = queue_of(job) if job else None
         if job is not None and queue:
             try:
@@ -175,7 +283,14 @@ class KubernetesBackend:
             except (ForbiddenError, NotInstalledError):
                 workloads = None
             return explain_queued(queue, workloads)
-        pods = self.api.list_pods(replica_selector(name, None))
+        _, pods = self._pods(name, None)
+        if not pods and job is not None and flavor_of(job) is TRAINJOB:
+            runtime = (job.get("spec") or {}).get("runtimeRef") or {}
+            return [
+                "Kubeflow Trainer has created no pods yet: are its controller and JobSet's "
+                "running (kubectl get pods -n kubeflow-system), and does the "
+                f"{runtime.get('kind', 'ClusterTrainingRuntime')} {runtime.get('name')!r} exist?"
+            ]
         events: list[Job] = []
         for pod in pods:
             if pod.get("status", {}).get("phase") in (None, "Pending"):
@@ -185,12 +300,14 @@ class KubernetesBackend:
     def track(self, selector: dict[str, str] | None = None, poll_s: float = 2.0) -> JobTracker:
         """One list + one watch for every job matching ``selector`` (changes arrive as they
         happen; ``poll_s`` is the list interval only if watching has to be given up)."""
+        if self.flavor is None:
+            self.job_flavor(None)
         return JobTracker(self.api, selector_text(selector), poll_s=max(poll_s, 0.2))
 
     def exit_codes(self, name: str) -> list[int]:
         """Non-zero exit codes of the job's ``pytorch`` containers (current or last run)."""
         codes = []
-        for pod in self.api.list_pods(replica_selector(name, None)):
+        for pod in self._pods(name, None)[1]:
             for container in pod.get("status", {}).get("containerStatuses") or []:
                 for state in (container.get("state"), container.get("lastState")):
                     code = ((state or {}).get("terminated") or {}).get("exitCode")
@@ -213,26 +330,29 @@ class KubernetesBackend:
 
     # --- logs -----------------------------------------------------------------------------
 
-    def _log_pods(self, name: str, replica: str | None, all_replicas: bool) -> list[Job]:
+    def _log_pods(
+        self, name: str, replica: str | None, all_replicas: bool
+    ) -> tuple[KubeApi, list[Job]]:
         wanted = None if all_replicas else (replica or "master")
-        pods = sorted(self.api.list_pods(replica_selector(name, wanted)), key=pod_rank)
+        api, pods = self._pods(name, wanted)
         if not pods:
-            if self.api.get_job(name) is None:
+            if self.get(name) is None:
                 raise JobNotFoundError(f"job {name} not found in namespace {self.namespace!r}")
             raise JobNotFoundError(
                 f"job {name} has no {wanted or ''} pod yet (see `corejob status {name}`)"
             )
-        return pods
+        return api, pods
 
     def _pod_lines(
         self,
+        api: KubeApi,
         pod: Job,
         follow: bool,
         since: int | None,
         timestamps: bool = False,
         tail: int | None = None,
     ) -> Iterator[str]:
-        response = self.api.pod_log(pod["metadata"]["name"], follow, since, timestamps, tail)
+        response = api.pod_log(pod["metadata"]["name"], follow, since, timestamps, tail)
         if not follow:
             yield from str(response).splitlines()
             return
@@ -249,15 +369,22 @@ class KubernetesBackend:
             response.release_conn()
 
     def _interleaved(
-        self, pods: list[Job], follow: bool, since: int | None, tail: int | None = None
+        self,
+        api: KubeApi,
+        pods: list[Job],
+        follow: bool,
+        since: int | None,
+        tail: int | None = None,
     ) -> Iterator[str]:
         """Lines of every pod prefixed ``[rank R role-i]``, merged as they arrive."""
         lines: queue.Queue[str | None] = queue.Queue()
 
+        ranked = rank_function(api.flavor)
+
         def pump(pod: Job) -> None:
-            rank, short = pod_rank(pod)
+            rank, short = ranked(pod)
             try:
-                for line in self._pod_lines(pod, follow, since, tail=tail):
+                for line in self._pod_lines(api, pod, follow, since, tail=tail):
                     lines.put(f"[rank {rank} {short}] {line}")
             finally:
                 lines.put(None)
@@ -265,8 +392,8 @@ class KubernetesBackend:
         if not follow:  # merged by the kubelet's timestamps (RFC 3339, sortable as text)
             stamped = []
             for pod in pods:
-                rank, short = pod_rank(pod)
-                for line in self._pod_lines(pod, False, since, timestamps=True, tail=tail):
+                rank, short = ranked(pod)
+                for line in self._pod_lines(api, pod, False, since, timestamps=True, tail=tail):
                     stamp, _, text = line.partition(" ")
                     stamped.append((stamp, rank, f"[rank {rank} {short}] {text}"))
             yield from (line for _, _, line in sorted(stamped))

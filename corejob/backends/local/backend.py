@@ -40,6 +40,7 @@ from corejob.backends.local.replicas import (
 from corejob.backends.local.store import JobStore, process_alive
 from corejob.backends.local.supervisor import failure_message, termination_grace_s, timestamp
 from corejob.errors import CorejobError, JobNotFoundError, UnavailableError, UsageError
+from corejob.job.flavors import DEFAULT_FLAVOR
 from corejob.job.shipped.owned import owned_objects
 from corejob.job.state import summarize
 from trainer.contract.result import CPU_OVERSUBSCRIBED, parse_result_line
@@ -110,7 +111,10 @@ class LocalBackend:
         record["metadata"].setdefault("namespace", "local")
         record["metadata"]["creationTimestamp"] = now
         record["metadata"]["uid"] = str(uuid.uuid4())
-        record["status"] = set_condition({}, "Created", f"PyTorchJob {name} is created.", now)
+        kind = str(job.get("kind") or "PyTorchJob")
+        record["status"] = set_condition(
+            {}, "Created", f"{kind} {name} is created.", now, job_kind=kind
+        )
         return record
 
     def _supervisor_command(self, name: str) -> list[str]:
@@ -393,6 +397,10 @@ class LocalBackend:
         record = self.store.read_supervisor(name) or {}
         codes = [entry.get("exit_code") for entry in (record.get("replicas") or {}).values()]
         return [int(code) for code in codes if code]
+
+    def job_flavor(self, configured: str | None) -> str:
+        """Both flavours run here; the chart's default unless one is asked for."""
+        return configured or DEFAULT_FLAVOR
 
     def node_gpus(self) -> list[int] | None:
         """Unknown: this machine is not a cluster node the chart's GPU requests apply to."""

@@ -7,6 +7,9 @@ Mirrors the Kubeflow training operator v1.9 (``pkg/controller.v1/pytorch/envvar.
 Service), ``WORLD_SIZE`` (replicas x nprocPerNode), ``RANK`` and ``PET_NODE_RANK`` (master 0,
 worker i → i + 1); ``PET_NPROC_PER_NODE`` (default ``auto``) and ``PET_NNODES`` (replicas).
 The operator appends its variables after the container's, so they win on a name clash.
+A TrainJob (Kubeflow Trainer v2, ``pkg/runtime/framework/plugins/torch``) gets only
+``PET_NNODES``, ``PET_NPROC_PER_NODE``, ``PET_NODE_RANK`` (the Job completion index),
+``PET_MASTER_ADDR`` and ``PET_MASTER_PORT``: :func:`trainer_v2_env`.
 
 Container env entries are resolved here as the kubelet would (``value`` with ``$(VAR)``
 references, ``fieldRef``); ``secretKeyRef``/``configMapKeyRef`` have no local store, so
@@ -59,7 +62,12 @@ def expand_references(text: str, env: Mapping[str, str]) -> str:
 
 def nproc_per_node(job: dict[str, Any]) -> tuple[str, int]:
     """(``PET_NPROC_PER_NODE`` value, processes per pod for WORLD_SIZE; ``auto`` counts as 1)."""
-    raw = str(job.get("spec", {}).get("nprocPerNode") or DEFAULT_NPROC_PER_NODE)
+    spec = job.get("spec", {})
+    raw = str(
+        (spec.get("trainer") or {}).get("numProcPerNode")
+        or spec.get("nprocPerNode")
+        or DEFAULT_NPROC_PER_NODE
+    )
     return raw, int(raw) if raw.isdigit() and int(raw) > 0 else 1
 
 
@@ -84,6 +92,24 @@ def operator_env(
         ("PET_NODE_RANK", str(rank)),
         ("PET_NPROC_PER_NODE", nproc[0]),
         ("PET_NNODES", str(total_replicas)),
+    ]
+
+
+def trainer_v2_env(
+    *, node_rank: int, nodes: int, nproc: str, master_addr: str, master_port: int
+) -> list[tuple[str, str]]:
+    """The variables Trainer v2's torch plugin upserts into a TrainJob node's container.
+
+    ``PYTHONUNBUFFERED=1`` is the image's own (image/Dockerfile), added here because a local
+    process does not inherit it; nothing else: no ``RANK``/``WORLD_SIZE``/``MASTER_*``.
+    """
+    return [
+        ("PYTHONUNBUFFERED", "1"),
+        ("PET_NNODES", str(nodes)),
+        ("PET_NPROC_PER_NODE", nproc),
+        ("PET_NODE_RANK", str(node_rank)),
+        ("PET_MASTER_ADDR", master_addr),
+        ("PET_MASTER_PORT", str(master_port)),
     ]
 
 

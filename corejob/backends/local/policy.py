@@ -47,10 +47,13 @@ class RunPolicy:
     active_deadline_s: float | None = None
     clean_pod_policy: str = "None"
     gang_grace_s: float = 30.0
+    kind: str = KIND  # the job's kind, as condition reasons and messages name it
 
     @classmethod
     def of(cls, job: dict[str, Any], gang_grace_s: float = 30.0) -> RunPolicy:
         run_policy = job.get("spec", {}).get("runPolicy") or {}
+        if job.get("kind") == "TrainJob":  # the deadline is top-level; nodes never restart
+            run_policy = {"activeDeadlineSeconds": job["spec"].get("activeDeadlineSeconds")}
         deadline = run_policy.get("activeDeadlineSeconds")
         backoff = run_policy.get("backoffLimit")
         return cls(
@@ -58,6 +61,7 @@ class RunPolicy:
             active_deadline_s=None if deadline is None else float(deadline),
             clean_pod_policy=str(run_policy.get("cleanPodPolicy") or "None"),
             gang_grace_s=gang_grace_s,
+            kind=str(job.get("kind") or KIND),
         )
 
 
@@ -110,13 +114,18 @@ def is_finished(status: dict[str, Any]) -> bool:
 
 
 def set_condition(
-    status: dict[str, Any], kind: str, message: str, now: str, reason: str | None = None
+    status: dict[str, Any],
+    kind: str,
+    message: str,
+    now: str,
+    reason: str | None = None,
+    job_kind: str = KIND,
 ) -> dict[str, Any]:
     """``UpdateJobConditions`` with status True: returns a new status dict."""
     conditions = list(status.get("conditions") or [])
     if any(c.get("type") == FAILED and c.get("status") == "True" for c in conditions):
         return status
-    reason = reason or f"{KIND}{kind}"
+    reason = reason or f"{job_kind}{kind}"
     current = next((c for c in conditions if c.get("type") == kind), None)
     if current and current.get("status") == "True" and current.get("reason") == reason:
         return status
@@ -200,29 +209,33 @@ def _judge(
     """Apply deadline, success and failure rules; retryable failures become Pending."""
     if policy.active_deadline_s is not None and elapsed_s >= policy.active_deadline_s:
         message = f"Job {job_name} has failed because it was active longer than specified deadline"
-        return set_condition(status, FAILED, message, now), replicas
+        return set_condition(status, FAILED, message, now, job_kind=policy.kind), replicas
     if any(r.role == MASTER and r.phase == SUCCEEDED for r in replicas.values()):
-        message = f"{KIND} {job_name} is successfully completed."
-        return set_condition(status, SUCCEEDED, message, now), replicas
+        message = f"{policy.kind} {job_name} is successfully completed."
+        return set_condition(status, SUCCEEDED, message, now, job_kind=policy.kind), replicas
     total_restarts = sum(r.restarts for r in replicas.values())
     for replica_id, state in sorted(replicas.items()):
         if state.phase != FAILED or state.failed_at is not None:
             continue
         code = state.exit_code if state.exit_code is not None else 1
         if not should_restart(state.restart_policy, code):
-            message = f"{KIND} {job_name} is failed because 1 {state.role} replica(s) failed."
-            return set_condition(status, FAILED, message, now), replicas
+            message = (
+                f"{policy.kind} {job_name} is failed because 1 {state.role} replica(s) failed."
+            )
+            return set_condition(status, FAILED, message, now, job_kind=policy.kind), replicas
         if policy.backoff_limit is not None and total_restarts + 1 > policy.backoff_limit:
             message = (
                 f"Job {job_name} has failed because it has reached the specified backoff limit"
             )
-            return set_condition(status, FAILED, message, now), replicas
+            return set_condition(status, FAILED, message, now, job_kind=policy.kind), replicas
         total_restarts += 1
         replicas[replica_id] = replace(
             state, phase=PENDING, restarts=state.restarts + 1, failed_at=clock
         )
-        message = f"{KIND} {job_name} is restarting because 1 {state.role} replica(s) failed."
-        status = set_condition(status, "Restarting", message, now)
+        message = (
+            f"{policy.kind} {job_name} is restarting because 1 {state.role} replica(s) failed."
+        )
+        status = set_condition(status, "Restarting", message, now, job_kind=policy.kind)
     return status, replicas
 
 
@@ -247,7 +260,9 @@ def _schedule(
             stop = running
     master_running = any(r.role == MASTER and r.phase == RUNNING for r in replicas.values())
     if master_running and not restarting:
-        status = set_condition(status, RUNNING, f"{KIND} {job_name} is running.", now)
+        status = set_condition(
+            status, RUNNING, f"{policy.kind} {job_name} is running.", now, job_kind=policy.kind
+        )
     return Decision(status, replicas, start=start, stop=stop)
 
 

@@ -1,4 +1,8 @@
-"""PyTorchJob object → one launch plan per replica (pure; no processes, no files).
+"""Job object → one launch plan per replica (pure; no processes, no files).
+
+A PyTorchJob's replica specs are used as they are; a TrainJob's nodes are first joined into
+the same Master/Worker view (:mod:`corejob.job.flavors.replicas`) and get Trainer v2's PET_*
+variables instead of the training operator's.
 
 A :class:`ReplicaPlan` is what the operator would turn into a pod: which replica it is
 (role, index, rank, pod name), the ``pytorch`` container's command/args/env with the
@@ -25,8 +29,10 @@ from corejob.backends.local.operator_env import (
     merge_env,
     nproc_per_node,
     operator_env,
+    trainer_v2_env,
 )
 from corejob.backends.local.store import CONFIG_MAPS_DIR
+from corejob.job.flavors.replicas import replica_specs
 from corejob.job.kubeflow import (
     CONTAINER_NAME,
     JOB_NAME_LABEL,
@@ -35,6 +41,9 @@ from corejob.job.kubeflow import (
     REPLICA_INDEX_LABEL,
     REPLICA_TYPE_LABEL,
     REPLICA_TYPES,
+    TRAINJOB_CONTAINER_NAME,
+    TRAINJOB_KIND,
+    TRAINJOB_MASTER_PORT,
 )
 
 ROLE_ORDER = REPLICA_TYPES  # the operator starts (and ranks) the Master first
@@ -97,6 +106,11 @@ class ReplicaProcessSpec:
 
 def replica_specs_of(job: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(role, replica spec) pairs, Master first; fails on what the operator would reject."""
+    if job.get("kind") == TRAINJOB_KIND:
+        if job.get("spec", {}).get("suspend"):
+            raise JobSpecError("spec.suspend: suspended jobs cannot run locally; unset it")
+        specs = replica_specs(job)
+        return [(role, specs[role]) for role in ROLE_ORDER if role in specs]
     specs = job.get("spec", {}).get("pytorchReplicaSpecs") or {}
     unknown = sorted(set(specs) - set(ROLE_ORDER))
     if unknown:
@@ -122,7 +136,10 @@ def total_processes(job: dict[str, Any]) -> int:
 
 
 def master_container_port(job: dict[str, Any]) -> int:
-    """The Master's ``pytorchjob-port`` (the operator's default 23456 when not declared)."""
+    """The Master's ``pytorchjob-port`` (the operator's default 23456 when not declared);
+    a TrainJob's is Trainer v2's fixed trainer port."""
+    if job.get("kind") == TRAINJOB_KIND:
+        return TRAINJOB_MASTER_PORT
     master = job["spec"]["pytorchReplicaSpecs"][MASTER]
     for port in _pytorch_container(master, MASTER).get("ports") or []:
         if port.get("name") == PORT_NAME:
@@ -149,13 +166,22 @@ def replica_plans(
     for role, spec in roles:
         for index in range(replica_count(spec)):
             rank = index if role == MASTER else index + 1
-            injected = operator_env(
-                rank=rank,
-                total_replicas=total,
-                nproc=nproc,
-                master_addr=master_addr,
-                master_port=master_port,
-            )
+            if job.get("kind") == TRAINJOB_KIND:
+                injected = trainer_v2_env(
+                    node_rank=rank,
+                    nodes=total,
+                    nproc=nproc[0],
+                    master_addr=master_addr,
+                    master_port=master_port,
+                )
+            else:
+                injected = operator_env(
+                    rank=rank,
+                    total_replicas=total,
+                    nproc=nproc,
+                    master_addr=master_addr,
+                    master_port=master_port,
+                )
             injected.append(("OMP_NUM_THREADS", threads))
             pod = _pod_identity(job["metadata"]["name"], role, index, spec)
             plans.append(_plan(role, index, rank, spec, pod, injected, host_environ))
@@ -173,6 +199,8 @@ def _plan(
 ) -> ReplicaPlan:
     where = f"spec.pytorchReplicaSpecs.{role}"
     container = _pytorch_container(spec, role)
+    if container.get("name") == TRAINJOB_CONTAINER_NAME:
+        where = "spec.trainer"
     env = merge_env(container_env(container.get("env"), pod, host_environ, where), injected)
     command = container.get("command")
     return ReplicaPlan(
@@ -192,7 +220,7 @@ def _plan(
 
 def _pytorch_container(spec: dict[str, Any], role: str) -> dict[str, Any]:
     for container in spec.get("template", {}).get("spec", {}).get("containers") or []:
-        if container.get("name") == CONTAINER_NAME:
+        if container.get("name") in (CONTAINER_NAME, TRAINJOB_CONTAINER_NAME):
             return container
     raise JobSpecError(
         f"spec.pytorchReplicaSpecs.{role}.template.spec.containers: "

@@ -48,7 +48,7 @@ from corejob.backends.local.policy import (
 from corejob.backends.local.processes import ProcessRunner, start_watchdog
 from corejob.backends.local.replicas import ReplicaPlan, total_processes
 from corejob.backends.local.store import JobStore, StoreWriteError, process_start_time
-from corejob.job.kubeflow import MASTER
+from corejob.job.flavors.replicas import master_pod_spec
 
 DEFAULT_GRACE_S = 30.0
 START_FAILURE_EXIT_CODE = 127
@@ -87,8 +87,7 @@ def failure_message(pid: int | None, reason: str) -> str:
 
 def termination_grace_s(job: dict[str, Any]) -> float:
     """The Master pod's ``terminationGracePeriodSeconds`` (Kubernetes' default 30 s)."""
-    master = job.get("spec", {}).get("pytorchReplicaSpecs", {}).get(MASTER, {})
-    value = master.get("template", {}).get("spec", {}).get("terminationGracePeriodSeconds")
+    value = master_pod_spec(job).get("terminationGracePeriodSeconds")
     return DEFAULT_GRACE_S if value is None else float(value)
 
 
@@ -138,7 +137,9 @@ class Supervisor:
             self._kill_remaining()
             self.runner.close()
             if self.ledger is not None:
-                self.ledger.release(self.name)
+                # A full disk must not replace the real reason: a dead holder counts as free.
+                with contextlib.suppress(OSError):
+                    self.ledger.release(self.name)
             self.log_sampler.sample(self.store.log_paths(self.name), time.time(), force=True)
         return 0
 

@@ -46,6 +46,30 @@ def test_summarize_reads_labels_and_replica_counts() -> None:
     assert summary.replicas["Worker"] == {"active": 2, "succeeded": 0, "failed": 0}
 
 
+def _trainjob(conditions: list[dict] | None = None, active: int = 0) -> dict:
+    status: dict = {"jobsStatus": [{"name": "node", "active": active, "succeeded": 0}]}
+    if conditions is not None:
+        status["conditions"] = conditions
+    return {"kind": "TrainJob", "metadata": {"name": "t"}, "status": status}
+
+
+def test_trainjob_conditions_map_to_the_same_states() -> None:
+    assert summarize(_trainjob()).state is JobState.CREATED
+    assert summarize(_trainjob(active=1)).state is JobState.RUNNING
+    done = summarize(_trainjob([_cond("Complete", reason="JobSetCompleted")]))
+    assert (done.state, done.reason, done.kind) == (
+        JobState.SUCCEEDED,
+        "JobSetCompleted",
+        "TrainJob",
+    )
+    failed = _trainjob([_cond("Suspended", "False"), _cond("Failed", reason="DeadlineExceeded")])
+    assert summarize(failed).state is JobState.FAILED
+    assert summarize(_trainjob([_cond("Suspended")], active=0)).state is JobState.SUSPENDED
+    assert summarize(_trainjob(active=1)).replicas == {
+        "node": {"active": 1, "succeeded": 0, "failed": 0}
+    }
+
+
 def test_a_job_with_a_deletion_timestamp_is_deleting_whatever_its_conditions() -> None:
     running = [{"type": "Running", "status": "True"}]
     job = {"metadata": {"name": "j", "deletionTimestamp": "2026-12-02T17:00:00Z"},

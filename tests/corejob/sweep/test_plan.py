@@ -93,3 +93,16 @@ def test_a_job_being_deleted_holds_its_slot_and_its_cell_is_created_again_once_g
     assert outcome_counts([deleting, gone]) == {"queued": 1, "deleting": 1}
     cancelled = view(A, None, attempts=1)  # deleted by someone else: left alone
     assert plan([cancelled], max_parallel=1, retries=1).done
+
+
+def test_grid_pairs_only_models_and_datasets_of_the_same_family():
+    from corejob.cli import known_family
+    from corejob.sweep.plan import Cell, grid
+
+    cells = grid(["res_small", "r3d_small"], ["synthetic_tiny", "synthetic_views_tiny"],
+                 known_family)  # fmt: skip
+    assert cells == [Cell("res_small", "synthetic_tiny"), Cell("r3d_small", "synthetic_views_tiny")]
+    # a path only the image has: its family is unknown here, so the trainer decides
+    assert grid(["/cfg/m.yaml"], ["synthetic_tiny"], known_family) == [
+        Cell("/cfg/m.yaml", "synthetic_tiny")
+    ]

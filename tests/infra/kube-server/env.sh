@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # sourced: the variables are used by the sourcing scripts
 # Where the real-Kubernetes test tools live (sourced by install-deps.sh and build.sh; the
 # pytest fixture tests/support/kube_server.py reads the same variables and defaults).
 # Outside the repository on purpose: every worktree and CI run on a machine shares one build.

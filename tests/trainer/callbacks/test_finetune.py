@@ -45,7 +45,7 @@ def test_pretrained_core_tensors_equal_the_source_checkpoint(tmp_path):
 
 def test_pretrained_checkpoint_without_matching_core_fails(tmp_path):
     path = tmp_path / "other.ckpt"
-    torch.save({"state_dict": {"model.core.other.weight": torch.zeros(2)}}, path)
+    torch.save({"state_dict": {"model.readouts.0.weight": torch.zeros(2)}}, path)
     with pytest.raises(ConfigError, match="no vision-core tensor matches"):
         load_pretrained_core(FakeCoreModel().model.core, path)
     with pytest.raises(ConfigError, match="file not found"):

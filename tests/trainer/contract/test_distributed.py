@@ -1,4 +1,4 @@
-"""The env contract (docs/CONTRACT.md): Kubeflow, torchrun and single-process layouts."""
+"""The env contract (docs/CONTRACT.md): Kubeflow, Trainer v2, torchrun and single layouts."""
 
 from datetime import timedelta
 
@@ -8,6 +8,7 @@ from pytorch_lightning.plugins.environments import KubeflowEnvironment, TorchEla
 
 from trainer.contract import exit_codes
 from trainer.contract.distributed import (
+    configure_process,
     distributed_layout,
     is_communication_failure,
     trainer_kwargs,
@@ -98,3 +99,59 @@ def test_communication_failure_found_in_the_cause_chain():
             raise ValueError("wrapped") from inner
     except ValueError as outer:
         assert is_communication_failure(outer)
+
+
+# Kubeflow Trainer v2 (TrainJob, torch plugin): only PET_* variables, one process per node.
+TRAINER_V2 = {
+    "PET_NNODES": "3",
+    "PET_NPROC_PER_NODE": "1",
+    "PET_NODE_RANK": "2",
+    "PET_MASTER_ADDR": "job-node-0-0.job",
+    "PET_MASTER_PORT": "29500",
+}
+
+
+def test_trainer_v2_pet_only_layout_derives_ranks_and_exports_torch_variables(monkeypatch):
+    layout = distributed_layout(TRAINER_V2, "cpu")
+    assert (layout.kind, layout.world_size, layout.rank) == ("trainer_v2", 3, 2)
+    assert (layout.num_nodes, layout.devices, layout.backend) == (3, 1, "gloo")
+    assert dict(layout.exports) == {
+        "MASTER_ADDR": "job-node-0-0.job",
+        "MASTER_PORT": "29500",
+        "WORLD_SIZE": "3",
+        "RANK": "2",
+    }
+    for name in ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK"):
+        monkeypatch.setenv(name, "stale")  # recorded, so the test leaves os.environ as it was
+    configure_process(layout)
+    environment = trainer_kwargs(layout)["strategy"].cluster_environment
+    assert isinstance(environment, KubeflowEnvironment)
+    assert (environment.world_size(), environment.global_rank()) == (3, 2)
+    assert (environment.main_address, environment.main_port) == ("job-node-0-0.job", 29500)
+
+
+def test_trainer_v2_single_node_is_a_single_process():
+    layout = distributed_layout({**TRAINER_V2, "PET_NNODES": "1", "PET_NODE_RANK": "0"}, "cpu")
+    assert (layout.kind, layout.exports) == ("single", ())
+
+
+def test_torchrun_under_trainer_v2_wins_over_the_pet_variables():
+    env = {**TRAINER_V2, "PET_NPROC_PER_NODE": "4", "WORLD_SIZE": "12", "RANK": "9"}
+    env |= {"LOCAL_WORLD_SIZE": "4", "TORCHELASTIC_RUN_ID": "job"}
+    layout = distributed_layout(env, "gpu")
+    assert (layout.kind, layout.num_nodes, layout.devices, layout.rank) == ("torchrun", 3, 4, 9)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"PET_NPROC_PER_NODE": "4"}, "PET_NPROC_PER_NODE"),
+        ({"PET_NPROC_PER_NODE": "auto"}, "PET_NPROC_PER_NODE"),
+        ({"PET_NNODES": "1:4"}, "PET_NNODES"),
+        ({"PET_NODE_RANK": "3"}, "PET_NODE_RANK"),
+        ({"PET_MASTER_PORT": "http"}, "PET_MASTER_PORT"),
+    ],
+)
+def test_bad_trainer_v2_variables_are_config_errors_naming_the_variable(change, field):
+    with pytest.raises(ConfigError, match=field):
+        distributed_layout({**TRAINER_V2, **change}, "cpu")

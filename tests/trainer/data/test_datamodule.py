@@ -42,7 +42,10 @@ def test_split_is_by_whole_trials_and_windows_stay_in_trials(tiny_dm):
 
 
 def test_batches_have_the_contract_shapes_and_lag_order(tiny_dm):
-    batch = next(iter(tiny_dm.train_dataloader()))
+    loaded = next(iter(tiny_dm.train_dataloader()))
+    assert {g["stim"].dtype for g in loaded} == {torch.uint8}  # storage bytes to the device
+    assert {g["dfs"].dtype for g in loaded} == {torch.uint8}
+    batch = tiny_dm.device_batch(loaded)  # what the training step receives
     assert sorted(g["dataset_idx"] for g in batch) == [0, 1]
     assert sum(g["stim"].shape[0] for g in batch) == 64
     for group in batch:
@@ -56,13 +59,16 @@ def test_batches_have_the_contract_shapes_and_lag_order(tiny_dm):
     one = ds[3]
     stim_u8 = np.asarray(ds.arrays.array("stim"))
     t = ds.frames[3]
-    expected = stim_u8[t - 5 : t + 1].astype(np.float32) / 127.5 - 1.0  # oldest first
-    np.testing.assert_allclose(one["stim"][0].numpy(), expected, atol=1e-6)
+    np.testing.assert_array_equal(one["stim"][0].numpy(), stim_u8[t - 5 : t + 1])  # oldest first
+    expected = stim_u8[t - 5 : t + 1].astype(np.float32) / 127.5 - 1.0
+    decoded = ds.arrays.codec.decode(one["stim"][0])
+    np.testing.assert_allclose(decoded.numpy(), expected, atol=1e-6)
     np.testing.assert_array_equal(one["robs"].numpy(), np.asarray(ds.arrays.array("robs"))[t])
 
 
 def val_stims(dm):
-    return torch.cat([g["stim"] for b in dm.val_dataloader() for g in b if g["dataset_idx"] == 0])
+    batches = [dm.device_batch(b) for b in dm.val_dataloader()]
+    return torch.cat([g["stim"] for b in batches for g in b if g["dataset_idx"] == 0])
 
 
 def test_storage_dtypes_cast_to_the_same_floats(tiny_config, tiny_dm):

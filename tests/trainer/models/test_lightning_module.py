@@ -136,13 +136,16 @@ def test_loading_a_foreign_or_missing_checkpoint_is_a_config_error(tmp_path):
         MultiDatasetModel.load_from_corejob_checkpoint(tmp_path / "none.ckpt")
 
 
-def test_core_and_readouts_are_addressable_by_prefix():
+def test_parameters_follow_visioncores_module_tree():
     module = _module("res_small_concat_gru")
     names = [n for n, _ in module.named_parameters()]
-    assert all(n.startswith(("model.core.", "model.readouts.")) for n in names)
-    assert any(n.startswith("model.core.modulator.") for n in names)
-    assert any(n.startswith("model.core.recurrent.") for n in names)
+    stages = ("frontend.", "convnet.", "modulator.", "recurrent.", "readouts.")
+    assert all(n.startswith(tuple(f"model.{s}" for s in stages)) for n in names)
+    assert any(n.startswith("model.modulator.encoder.") for n in names)
+    assert any(n.startswith("model.recurrent.cells.0.update_gate.") for n in names)
+    assert any(n.startswith("model.convnet.layers.0.main_block.components.conv.") for n in names)
     assert len(module.model.readouts) == 2
+    assert list(module.model.core) == ["frontend", "convnet", "modulator", "recurrent"]
 
 
 def test_one_core_pass_per_input_shape_gives_per_session_outputs():
@@ -153,9 +156,12 @@ def test_one_core_pass_per_input_shape_gives_per_session_outputs():
     model = build_model(load_model_config("res_small"), sessions).eval()
     parts = [fake_batch(info, i, batch=3 + i) for i, info in enumerate(sessions)]
     calls = []
-    model.core.register_forward_hook(lambda module, args, out: calls.append(out.shape[0]))
-    fused = model.forward_sessions([(p["stim"], p["dataset_idx"], p["behavior"]) for p in parts])
+    model.frontend.register_forward_hook(lambda module, args, out: calls.append(out.shape[0]))
+    fused = model.forward_sessions(
+        [(p["stim"], p["dataset_idx"], p["behavior"], None) for p in parts]
+    )
     assert sorted(calls) == [4, 3 + 5]  # sessions 0 and 2 share a pass
+    calls.clear()
     for p, out in zip(parts, fused, strict=True):
         alone = model(p["stim"], p["dataset_idx"], p["behavior"])
         assert out.shape == alone.shape and torch.allclose(out, alone, atol=1e-5)

@@ -29,7 +29,8 @@ def test_core_lr_is_scaled_and_head_lr_is_not():
     for name, group in groups.items():
         expected = 2e-3 * 0.25 if name.startswith("core") else 2e-3
         assert group["lr"] == pytest.approx(expected), name
-        assert all(n.startswith("core.") == name.startswith("core") for n in group["param_names"])
+        shared = ("frontend.", "convnet.", "modulator.", "recurrent.")
+        assert all(n.startswith(shared) == name.startswith("core") for n in group["param_names"])
     every = sorted(n for g in groups.values() for n in g["param_names"])
     assert every == sorted(n for n, _ in model.named_parameters())  # each parameter exactly once
 
@@ -44,23 +45,19 @@ def test_scaled_core_lr_really_moves_the_core_less():
     b = fake_batches(fake_sessions())[0]
     model(b["stim"], 0, b["behavior"]).sum().backward()
     opt.step()
-    stem = float((model.core.convnet.stem.weight - before["core.convnet.stem.weight"]).abs().max())
-    feats = float((model.readouts[0].features - before["readouts.0.features"]).abs().max())
+    key = "convnet.stem.components.conv.conv.weight"
+    stem = float((model.convnet.stem.components["conv"].conv.weight - before[key]).abs().max())
+    key = "readouts.0.features.weight"
+    feats = float((model.readouts[0].features.weight - before[key]).abs().max())
     assert stem == pytest.approx(1e-3, rel=0.01)
     assert feats == pytest.approx(1e-2, rel=0.01)
 
 
 def test_decay_only_on_weights_and_never_on_positions_biases_or_norms():
-    model = build_model(
-        {
-            **load_model_config("res_small"),
-            "convnet": {
-                "type": "resnet",
-                "params": {**load_model_config("res_small")["convnet"]["params"], "norm": "group"},
-            },
-        },
-        fake_sessions(),
-    )
+    config = load_model_config("res_small")
+    for block in config["convnet"]["params"]["block_configs"]:
+        block["norm_type"] = "group"
+    model = build_model(config, fake_sessions())
     groups = _groups(model, weight_decay=0.05)
     decay = set(groups["core_decay"]["param_names"] + groups["head_decay"]["param_names"])
     params = dict(model.named_parameters())
@@ -69,7 +66,7 @@ def test_decay_only_on_weights_and_never_on_positions_biases_or_norms():
         matched = fnmatch.filter(params, pattern)
         assert matched, f"{pattern} must name real parameters"
         assert not decay & set(matched), pattern
-    assert {"core.convnet.stem.weight", "readouts.0.features"} <= decay
+    assert {"convnet.stem.components.conv.conv.weight", "readouts.0.features.weight"} <= decay
     assert groups["core_decay"]["weight_decay"] == 0.05
     assert groups["head_no_decay"]["weight_decay"] == 0.0
 
@@ -83,20 +80,17 @@ def test_every_declared_exclusion_names_a_real_parameter():
         for prefix, module in model.named_modules():
             for local in getattr(module, "no_weight_decay", ()):
                 full = f"{prefix}.{local}"
-                if local != "std" or getattr(module, "sample", True):
-                    assert full in params, full
-                    declared_found.add(type(module).__name__ + "." + local)
-    assert {"GaussianReadout.mean", "GaussianReadout.std"} <= declared_found
+                assert full in params, full
+                declared_found.add(type(module).__name__ + "." + local)
+    assert {"DynamicGaussianReadout.mean", "DynamicGaussianReadout.std"} <= declared_found
 
 
 def test_config_patterns_extend_exclusions_and_must_match(tmp_path):
     model = _model("res_small")
-    names = no_decay_names(model, ["core.frontend.*"])
-    assert "core.frontend.conv.weight" in names
-    with pytest.raises(
-        ConfigError, match=r"res_small: weight_decay_exclude: pattern 'core.fronted.\*'"
-    ):
-        no_decay_names(model, ["core.fronted.*"], source="res_small")
+    names = no_decay_names(model, ["frontend.*"])
+    assert "frontend.temporal_conv.conv.weight" in names
+    with pytest.raises(ConfigError, match=r"res_small: weight_decay_exclude: pattern 'fronted.\*'"):
+        no_decay_names(model, ["fronted.*"], source="res_small")
 
 
 def test_frozen_parameters_are_left_out():

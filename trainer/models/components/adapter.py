@@ -1,87 +1,69 @@
-"""Adapters: bring every session's stimulus onto one learnable sampling grid.
+"""The per-session adapter: a learned blur, then resampling onto a ``grid_size`` grid.
 
-Sessions can differ in image size and scale; the adapter blurs with a learnable Gaussian
-(anti-aliasing) and resamples with ``grid_sample`` through a learnable scale or affine
-transform, so the shared core always sees the same grid.
+Sessions recorded at different resolutions meet the shared core on one pixel grid. The
+blur's sigma combines a learned part and the minimum an anti-aliased downscale needs;
+unlike VisionCore's (which builds the kernel from ``sigma.item()``) the kernel here is
+differentiable in sigma, so ``log_sigma`` and the scale learn through it (README).
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.models.registry import BuildContext, Field, register
 
+class AffineAdapter(nn.Module):
+    """``(B, C, T, H, W) -> (B, C, T, g, g)``: blur, then ``grid_sample`` on a scaled grid."""
 
-class GridAdapter(nn.Module):
-    """Learnable blur + resample of ``(B, C, T, H, W)`` to ``grid_size`` x ``grid_size``."""
-
-    # 2-D parameters that are not weights: decaying them would pull the grid towards 0.
-    no_weight_decay = ("affine",)
-
-    def __init__(self, grid_size: int | None, init_sigma: float, transform: str) -> None:
+    def __init__(self, init_sigma: float = 1.0, grid_size: int = 25, transform: str = "scale"):
         super().__init__()
-        self.grid_size = grid_size
-        self.radius = max(1, math.ceil(3 * init_sigma))
-        self.log_sigma = (
-            nn.Parameter(torch.tensor(math.log(init_sigma))) if init_sigma > 0 else None
-        )
-        self.transform = transform
+        self.grid_size, self.transform = grid_size, transform
+        self.log_sigma = nn.Parameter(torch.log(torch.expm1(torch.tensor(float(init_sigma)))))
         if transform == "scale":
-            self.scale = nn.Parameter(torch.ones(2))
-        elif transform == "affine":
+            self.log_scale = nn.Parameter(torch.zeros(2))
+        else:
             self.affine = nn.Parameter(torch.eye(2, 3))
+        lin = torch.linspace(-1.0, 1.0, grid_size)
+        gy, gx = torch.meshgrid(lin, lin, indexing="ij")
+        self.register_buffer("base_grid", torch.stack((gx, gy), -1), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, t, h, w = x.shape
-        frames = x.reshape(b * c * t, 1, h, w)
-        if self.log_sigma is not None:
-            frames = self._blur(frames)
-        out_hw = (self.grid_size, self.grid_size) if self.grid_size else (h, w)
-        if self.transform != "none" or out_hw != (h, w):
-            theta = self._theta(frames).expand(frames.shape[0], 2, 3)
-            grid = F.affine_grid(theta, [frames.shape[0], 1, *out_hw], align_corners=False)
-            frames = F.grid_sample(frames, grid, align_corners=False, padding_mode="zeros")
-        return frames.reshape(b, c, t, *frames.shape[-2:])
-
-    def _blur(self, frames: torch.Tensor) -> torch.Tensor:
-        offsets = torch.arange(-self.radius, self.radius + 1, device=frames.device)
-        kernel = torch.exp(-0.5 * (offsets / self.log_sigma.exp()) ** 2)
-        kernel = (kernel / kernel.sum()).to(frames.dtype)
-        pad = self.radius
-        frames = F.conv2d(
-            F.pad(frames, (pad, pad, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1)
-        )
-        return F.conv2d(F.pad(frames, (0, 0, pad, pad), mode="replicate"), kernel.view(1, 1, -1, 1))
-
-    def _theta(self, frames: torch.Tensor) -> torch.Tensor:
-        if self.transform == "affine":
-            return self.affine.unsqueeze(0)
+    def _min_scale(self) -> torch.Tensor:
         if self.transform == "scale":
-            diag = torch.diag(self.scale)
-            return torch.cat([diag, diag.new_zeros(2, 1)], dim=1).unsqueeze(0)
-        return torch.eye(2, 3, dtype=frames.dtype, device=frames.device).unsqueeze(0)
+            return F.softplus(self.log_scale).min()
+        return torch.linalg.svdvals(self.affine[:, :2]).min()
 
+    def sigma(self) -> torch.Tensor:
+        """Total blur: learned sigma combined with the anti-aliasing minimum."""
+        s_min = self._min_scale()
+        alias = torch.where(s_min >= 1.0, torch.zeros_like(s_min), 0.44 * (1.0 / s_min - 1.0))
+        return torch.sqrt(alias**2 + F.softplus(self.log_sigma) ** 2)
 
-@register("adapter", "none", doc="Pass the stimulus through unchanged.")
-def build_no_adapter(params: dict, ctx: BuildContext) -> tuple[nn.Module | None, int]:
-    return None, ctx.in_channels
+    def _blur(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        if float(sigma.detach()) < 1e-3:
+            return x
+        k = round(float(sigma.detach()) * 6) | 1
+        # VisionCore's taps: arange(-k // 2, k // 2 + 1) has k + 1 taps for odd k.
+        taps = torch.arange((-k) // 2, k // 2 + 1, device=x.device, dtype=x.dtype)
+        g = torch.exp(-0.5 * (taps / sigma.to(x.dtype)) ** 2)
+        g = g / g.sum()
+        c = x.shape[1]
+        x = F.conv2d(x, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), padding=(k // 2, 0), groups=c)
+        return F.conv2d(x, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, k // 2), groups=c)
 
+    def _grid(self, batch: int, dtype: torch.dtype) -> torch.Tensor:
+        if self.transform == "scale":
+            grid = self.base_grid * F.softplus(self.log_scale)
+            return grid.to(dtype).unsqueeze(0).expand(batch, -1, -1, -1)
+        theta = self.affine.to(dtype).unsqueeze(0).expand(batch, -1, -1)
+        return F.affine_grid(theta, [batch, 1, self.grid_size, self.grid_size], align_corners=True)
 
-@register(
-    "adapter",
-    "adapter",
-    {
-        "grid_size": Field(int, None, nullable=True, doc="output side in pixels; null keeps input"),
-        "init_sigma": Field(float, 1.0, doc="initial blur std in pixels; 0 disables blurring"),
-        "transform": Field(str, "scale", choices=("none", "scale", "affine")),
-    },
-    doc="Learnable Gaussian blur and grid_sample resampling onto a common grid.",
-)
-def build_grid_adapter(params: dict, ctx: BuildContext) -> tuple[nn.Module | None, int]:
-    return GridAdapter(
-        params["grid_size"], params["init_sigma"], params["transform"]
-    ), ctx.in_channels
+    def forward(self, x: torch.Tensor | None) -> torch.Tensor | None:
+        if x is None:
+            return None
+        b, c, t, h, w = x.shape
+        frames = x.reshape(b * c, t, h, w)
+        frames = self._blur(frames, self.sigma())
+        out = F.grid_sample(frames, self._grid(b * c, frames.dtype), mode="bilinear",
+                            align_corners=True, padding_mode="zeros")  # fmt: skip
+        return out.view(b, c, t, self.grid_size, self.grid_size)

@@ -1,127 +1,99 @@
-"""Modulators: let behaviour (eye position, saccades, ...) change the visual features.
+"""Behaviour modulators: combine core features ``(B, C, T, H, W)`` with behaviour ``(B, D)``.
 
-``concat`` appends a behaviour embedding as extra channels, ``film`` scales and shifts
-each channel, ``convgru`` runs one gated update whose hidden state is the feature map and
-whose input is the behaviour embedding. Without a vision core only ``concat`` applies:
-the embedding itself becomes a 1x1 feature map (a behaviour-only model).
+- ``concat``: an MLP embedding of behaviour appended as constant channels.
+- ``film``: ``scale(b) * x + shift(b)`` per channel (scale starts at 1, shift at 0).
+- ``convgru``: features plus a behaviour embedding through a ConvGRU; the projected last
+  step, ``(B, hidden, 1, H, W)``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-from trainer.models.components.layers import ACTIVATIONS, make_activation
-from trainer.models.registry import BuildContext, Field, register
+from trainer.models.components.recurrent import ConvGRU
+from trainer.models.layers.mlp import MLP
 
 
-def behavior_mlp(d_in: int, hidden: int, d_out: int, act: str) -> nn.Module:
-    """Linear map, or a one-hidden-layer MLP when ``hidden > 0``."""
-    if hidden <= 0:
-        return nn.Linear(d_in, d_out)
-    return nn.Sequential(nn.Linear(d_in, hidden), make_activation(act), nn.Linear(hidden, d_out))
-
-
-def _broadcast(embedding: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """``(B, F)`` -> ``(B, F, T, H, W)`` matching ``like``'s time and space."""
-    b, f = embedding.shape
-    return embedding.view(b, f, 1, 1, 1).expand(b, f, *like.shape[2:])
+def behaviour_encoder(behavior_dim: int, encoder: dict[str, Any]) -> tuple[MLP, int]:
+    """VisionCore's encoder: ``dims[:-1]`` hidden layers, ``dims[-1]`` outputs."""
+    dims = list(encoder.get("dims") or [64, 64])
+    mlp = MLP(
+        behavior_dim,
+        dims[:-1],
+        dims[-1],
+        act_type=encoder.get("activation", "gelu"),
+        bias=encoder.get("bias", True),
+        residual=encoder.get("residual", True),
+        dropout=encoder.get("dropout", 0.0),
+        output_activation=encoder.get("last_layer_activation", False),
+    )
+    return mlp, dims[-1]
 
 
 class ConcatModulator(nn.Module):
-    def __init__(self, behavior_dim: int, feature_dim: int, hidden: int, act: str):
+    def __init__(self, behavior_dim: int, encoder_params: dict[str, Any]):
         super().__init__()
-        self.embed = behavior_mlp(behavior_dim, hidden, feature_dim, act)
+        self.encoder, self.out_dim = behaviour_encoder(behavior_dim, encoder_params)
 
-    def forward(self, x: torch.Tensor | None, behavior: torch.Tensor) -> torch.Tensor:
-        e = self.embed(behavior)
-        if x is None:
-            return e.view(*e.shape, 1, 1, 1)
-        return torch.cat([x, _broadcast(e, x)], dim=1)
+    def forward(self, feats: torch.Tensor, beh: torch.Tensor) -> torch.Tensor:
+        n, _, t, h, w = feats.shape
+        emb = self.encoder(beh).to(feats.dtype)
+        return torch.cat([feats, emb.view(n, -1, 1, 1, 1).expand(n, -1, t, h, w)], dim=1)
 
 
 class FiLMModulator(nn.Module):
-    """``x * (1 + gamma(b)) + beta(b)``; zero-initialised so training starts unmodulated."""
-
-    def __init__(self, behavior_dim: int, channels: int, hidden: int, act: str):
+    def __init__(self, behavior_dim: int, feature_dim: int, encoder_params: dict[str, Any]):
         super().__init__()
-        self.embed = behavior_mlp(behavior_dim, hidden, 2 * channels, act)
-        last = self.embed if isinstance(self.embed, nn.Linear) else self.embed[-1]
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
+        self.feature_dim = feature_dim
+        self.encoder, hidden = behaviour_encoder(behavior_dim, encoder_params)
+        self.scale_layer = nn.Linear(hidden, feature_dim)
+        self.shift_layer = nn.Linear(hidden, feature_dim)
+        nn.init.ones_(self.scale_layer.weight)
+        nn.init.zeros_(self.scale_layer.bias)
+        nn.init.zeros_(self.shift_layer.weight)
+        nn.init.zeros_(self.shift_layer.bias)
+        self.out_dim = 0
 
-    def forward(self, x: torch.Tensor, behavior: torch.Tensor) -> torch.Tensor:
-        gamma, beta = self.embed(behavior).chunk(2, dim=1)
-        return x * (1 + _broadcast(gamma, x)) + _broadcast(beta, x)
+    def forward(self, feats: torch.Tensor, beh: torch.Tensor) -> torch.Tensor:
+        emb = self.encoder(beh)
+        shape = (feats.shape[0], self.feature_dim, 1, 1, 1)
+        scale = self.scale_layer(emb).view(shape).to(feats.dtype)
+        return scale * feats + self.shift_layer(emb).view(shape).to(feats.dtype)
 
 
 class ConvGRUModulator(nn.Module):
-    """One ConvGRU update: hidden state = features, input = broadcast behaviour embedding."""
-
-    def __init__(
-        self, behavior_dim: int, channels: int, feature_dim: int, hidden: int, k: int, act: str
-    ):
+    def __init__(self, behavior_dim: int, feature_dim: int, hidden_dim: int | None,
+                 beh_emb_dim: int = 16, kernel_size: int = 3, **_: Any):  # fmt: skip
         super().__init__()
-        self.embed = behavior_mlp(behavior_dim, hidden, feature_dim, act)
-        self.gates = nn.Conv3d(
-            channels + feature_dim, 2 * channels, (1, k, k), padding=(0, k // 2, k // 2)
-        )
-        self.candidate = nn.Conv3d(
-            channels + feature_dim, channels, (1, k, k), padding=(0, k // 2, k // 2)
-        )
+        self.feature_dim = feature_dim
+        self.hidden_dim = hidden_dim or feature_dim
+        self.beh_emb = nn.Linear(behavior_dim, beh_emb_dim)
+        self.gru = ConvGRU(feature_dim + beh_emb_dim, self.hidden_dim, kernel_size, 1)
+        self.output_proj = nn.Conv2d(self.hidden_dim, self.hidden_dim, 1)
+        self.out_dim = self.hidden_dim
 
-    def forward(self, x: torch.Tensor, behavior: torch.Tensor) -> torch.Tensor:
-        e = _broadcast(self.embed(behavior), x)
-        update, reset = torch.sigmoid(self.gates(torch.cat([x, e], 1))).chunk(2, dim=1)
-        proposal = torch.tanh(self.candidate(torch.cat([reset * x, e], 1)))
-        return (1 - update) * x + update * proposal
-
-
-_MLP = {
-    "hidden_dim": Field(int, 0, doc="hidden layer of the behaviour MLP; 0 = linear"),
-    "activation": Field(str, "gelu", choices=ACTIVATIONS),
-}
+    def forward(self, feats: torch.Tensor, beh: torch.Tensor) -> torch.Tensor:
+        n, _, t, h, w = feats.shape
+        if beh.ndim == 3:
+            beh = beh.mean(dim=1)
+        emb = self.beh_emb(beh).to(feats.dtype).view(n, -1, 1, 1, 1).expand(n, -1, t, h, w)
+        last = self.gru(torch.cat([feats, emb], dim=1))[:, :, -1]
+        return self.output_proj(last).unsqueeze(2)
 
 
-@register("modulator", "none", doc="No behavioural modulation.")
-def build_no_modulator(params: dict, ctx: BuildContext) -> tuple[nn.Module | None, int]:
-    return None, ctx.in_channels
-
-
-@register(
-    "modulator",
-    "concat",
-    {"feature_dim": Field(int, 8, doc="behaviour embedding channels appended"), **_MLP},
-    doc="Append a behaviour embedding as extra feature channels.",
-)
-def build_concat(params: dict, ctx: BuildContext) -> tuple[nn.Module | None, int]:
-    module = ConcatModulator(
-        ctx.behavior_dim, params["feature_dim"], params["hidden_dim"], params["activation"]
-    )
-    return module, (ctx.in_channels if ctx.has_vision else 0) + params["feature_dim"]
-
-
-@register("modulator", "film", dict(_MLP), doc="Per-channel gain and offset from behaviour.")
-def build_film(params: dict, ctx: BuildContext) -> tuple[nn.Module | None, int]:
-    module = FiLMModulator(
-        ctx.behavior_dim, ctx.in_channels, params["hidden_dim"], params["activation"]
-    )
-    return module, ctx.in_channels
-
-
-@register(
-    "modulator",
-    "convgru",
-    {"feature_dim": Field(int, 8), "kernel_size": Field(int, 3), **_MLP},
-    doc="Gated (GRU-style) update of the feature map driven by behaviour.",
-)
-def build_convgru_modulator(params: dict, ctx: BuildContext) -> tuple[nn.Module | None, int]:
-    module = ConvGRUModulator(
-        ctx.behavior_dim,
-        ctx.in_channels,
-        params["feature_dim"],
-        params["hidden_dim"],
-        params["kernel_size"],
-        params["activation"],
-    )
-    return module, ctx.in_channels
+def build_modulator(kind: str, params: dict[str, Any], feature_dim: int, behavior_dim: int
+                    ) -> tuple[nn.Module | None, int]:  # fmt: skip
+    """``(module, channels after it)``."""
+    if kind == "none":
+        return None, feature_dim
+    if kind == "concat":
+        module = ConcatModulator(behavior_dim, params["encoder_params"])
+        return module, feature_dim + module.out_dim
+    if kind == "film":
+        return FiLMModulator(behavior_dim, feature_dim, params["encoder_params"]), feature_dim
+    extra = {k: params[k] for k in ("hidden_dim", "beh_emb_dim", "kernel_size")}
+    module = ConvGRUModulator(behavior_dim, feature_dim, **extra)
+    return module, module.out_dim

@@ -1,91 +1,74 @@
-"""Readouts: one per session, mapping the shared core's features to that session's units.
-
-The Gaussian readout gives each unit a learned 2-D position where it samples the feature
-map (``grid_sample``, so positions are continuous and get gradients), plus feature
-weights and a bias. During training positions are jittered by a learned std, which
-spreads the gradient beyond the 2x2 bilinear neighbourhood and lets units that start near
-the centre find receptive fields elsewhere; evaluation uses the mean position.
-"""
+"""Per-session readouts: core features -> one value per unit, from the last time step."""
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from trainer.models.registry import BuildContext, Field, register
 
+class DynamicGaussianReadout(nn.Module):
+    """``sum_hw features(x)[u] * mask_u + bias``: a 1x1 feature map per unit, pooled by a
+    rotated 2-D Gaussian (``mean``, ``std``, angle ``theta``) normalised to sum 1.
 
-class GaussianReadout(nn.Module):
-    """``(B, C, H, W) -> (B, N)``; ``mean[:, 0]`` is x, ``mean[:, 1]`` is y, both in [-1, 1]."""
+    Coordinates are pixels from the feature map's centre, ``(y, x)`` order.
+    """
 
-    # Positions and jitter widths are 2-D but are not weights: never weight-decay them.
-    no_weight_decay = ("mean", "std")
+    no_weight_decay = ("mean", "std", "theta")  # positions and widths, not weights
 
-    def __init__(self, c_in: int, n_units: int, params: dict):
+    def __init__(self, in_channels: int, n_units: int, bias: bool = True,
+                 initial_std: float = 5.0, initial_mean_scale: float = 0.0):  # fmt: skip
         super().__init__()
-        self.sample = params["sample"]
-        self.mean = nn.Parameter(torch.randn(n_units, 2) * params["init_mean_scale"])
-        # Only a jittering readout has a std: an unused parameter would break DDP's
-        # gradient bucketing (it waits for a gradient that never comes).
-        if self.sample:
-            self.std = nn.Parameter(torch.full((n_units, 2), params["init_std"]))
-        self.features = nn.Parameter(
-            torch.randn(n_units, c_in) * params["init_feature_scale"] / math.sqrt(c_in)
-        )
-        self.bias = nn.Parameter(torch.zeros(n_units)) if params["bias"] else None
-
-    def positions(self, batch: int) -> torch.Tensor:
-        """Sampling grid ``(B, N, 1, 2)``: jittered while training, the mean otherwise."""
-        mean = self.mean.unsqueeze(0).expand(batch, -1, -1)
-        if self.training and self.sample:
-            mean = mean + self.std.abs() * torch.randn_like(mean)
-        # NaN positions (a diverged run) make grid_sample read out of bounds: a segfault.
-        return torch.nan_to_num(mean, nan=0.0).clamp(-1.0, 1.0).unsqueeze(2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        grid = self.positions(x.shape[0]).to(x.dtype)
-        sampled = F.grid_sample(x, grid, align_corners=False, padding_mode="border")
-        out = torch.einsum("bcn,nc->bn", sampled.squeeze(-1), self.features.to(x.dtype))
-        return out if self.bias is None else out + self.bias
-
-
-class LinearReadout(nn.Module):
-    """Fully connected ``(B, C, H, W) -> (B, N)``: needed when there is no space to sample."""
-
-    def __init__(self, c_in: int, spatial: tuple[int, int], n_units: int, bias: bool):
-        super().__init__()
-        d = c_in * spatial[0] * spatial[1]
-        self.features = nn.Parameter(torch.randn(n_units, d) * (0.1 / math.sqrt(d)))
+        self.in_channels, self.n_units = in_channels, n_units
+        self.features = nn.Conv2d(in_channels, n_units, 1, bias=False)
         self.bias = nn.Parameter(torch.zeros(n_units)) if bias else None
+        self.mean = nn.Parameter(initial_mean_scale * torch.randn(n_units, 2))
+        self.std = nn.Parameter(torch.ones(n_units, 2) * initial_std)
+        self.theta = nn.Parameter(torch.zeros(n_units))
+
+    def gaussian_mask(self, height: int, width: int) -> torch.Tensor:
+        """``(n_units, H, W)`` masks, each summing to 1."""
+        device = self.mean.device
+        ys = torch.linspace(-(height - 1) / 2.0, (height - 1) / 2.0, height, device=device)
+        xs = torch.linspace(-(width - 1) / 2.0, (width - 1) / 2.0, width, device=device)
+        grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1)
+        cos, sin = torch.cos(self.theta), torch.sin(self.theta)
+        rot = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
+        centred = grid.unsqueeze(0) - self.mean[:, None, None, :]
+        rotated = torch.einsum("nhwi,nij->nhwj", centred, rot)
+        std = self.std.clamp(min=1e-3)[:, None, None, :]
+        mask = torch.exp(-0.5 * ((rotated / std) ** 2).sum(-1))
+        return mask / (mask.sum(dim=(-1, -2), keepdim=True) + 1e-8)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = x.flatten(1) @ self.features.to(x.dtype).T
-        return out if self.bias is None else out + self.bias
+        if x.dim() == 5:
+            x = x[:, :, -1]
+        feat = self.features(x)
+        mask = self.gaussian_mask(x.shape[-2], x.shape[-1]).to(feat.dtype)
+        out = (feat * mask.unsqueeze(0)).sum(dim=(-2, -1))
+        return out + self.bias if self.bias is not None else out
 
 
-@register(
-    "readout",
-    "gaussian",
-    {
-        "bias": Field(bool, True),
-        "init_mean_scale": Field(float, 0.1, doc="std of initial positions around the centre"),
-        # Small: a wide jitter blurs the narrow-band (Gabor) feature maps and slows
-        # learning severalfold on the synthetic data; 0.05 is ~0.6 px at 24 px.
-        "init_std": Field(float, 0.05, doc="initial position jitter (grid units; image = [-1, 1])"),
-        "init_feature_scale": Field(float, 0.1),
-        "sample": Field(bool, True, doc="jitter positions during training"),
-    },
-    doc="Per-unit learned position (grid_sample) + feature weights + bias.",
-)
-def build_gaussian(params: dict, ctx: BuildContext) -> tuple[nn.Module | None, int]:
-    return GaussianReadout(ctx.in_channels, ctx.n_units, params), ctx.n_units
+class FlattenedLinearReadout(nn.Module):
+    """Last time step, spatial average (unless already 1x1), then a linear layer."""
+
+    def __init__(self, in_channels: int, n_units: int, bias: bool = True):
+        super().__init__()
+        self.in_channels, self.n_units = in_channels, n_units
+        self.adaptive_pool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(in_channels, n_units, bias=bias)
+        # VisionCore also registers the fc bias as ``bias`` (two state-dict keys, one tensor).
+        self.bias = self.fc.bias if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 5:
+            x = x[:, :, -1]
+        if x.shape[-2:] != (1, 1):
+            x = self.adaptive_pool(x)
+        return self.fc(torch.flatten(x, 1))
 
 
-@register(
-    "readout", "linear", {"bias": Field(bool, True)}, doc="Dense readout of the whole feature map."
-)
-def build_linear(params: dict, ctx: BuildContext) -> tuple[nn.Module | None, int]:
-    return LinearReadout(ctx.in_channels, ctx.spatial, ctx.n_units, params["bias"]), ctx.n_units
+def build_readout(kind: str, params: dict, in_channels: int, n_units: int) -> nn.Module:
+    if kind == "gaussian":
+        std, scale = params["initial_std"], params["initial_mean_scale"]
+        return DynamicGaussianReadout(in_channels, n_units, params["bias"], std, scale)
+    return FlattenedLinearReadout(in_channels, n_units, params["bias"])

@@ -1,64 +1,100 @@
-"""Recurrent stages: integrate the feature maps over time steps (the frontend's outputs).
+"""Recurrent stages over the time axis: ConvGRU, and GRU/LSTM on flattened frames.
 
-Only the final hidden state is returned: the readout predicts the response at the most
-recent time step, so earlier states need not be kept (saves memory at 33+ lags).
+The ConvGRU computes every gate's input-side convolution for all time steps in one
+call (the gate weights split into input and hidden halves), leaving only the hidden-side
+convolutions in the loop over time; the result equals the per-step formulation.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
-
-from trainer.models.registry import BuildContext, Field, register
 
 
 class ConvGRUCell(nn.Module):
-    def __init__(self, c_in: int, hidden: int, k: int):
-        super().__init__()
-        self.hidden = hidden
-        self.gates = nn.Conv2d(c_in + hidden, 2 * hidden, k, padding=k // 2)
-        self.candidate = nn.Conv2d(c_in + hidden, hidden, k, padding=k // 2)
+    """Gates ``z, r`` and candidate ``n`` from convs of ``[x, h]`` (``[x, r * h]`` for n)."""
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        update, reset = torch.sigmoid(self.gates(torch.cat([x, h], 1))).chunk(2, dim=1)
-        proposal = torch.tanh(self.candidate(torch.cat([x, reset * h], 1)))
-        return (1 - update) * h + update * proposal
+    def __init__(self, input_size: int, hidden_size: int, kernel_size: int = 3):
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"ConvGRU kernel_size must be odd, got {kernel_size}")
+        both = input_size + hidden_size
+        pad = kernel_size // 2
+        self.update_gate = nn.Conv2d(both, hidden_size, kernel_size, padding=pad)
+        self.reset_gate = nn.Conv2d(both, hidden_size, kernel_size, padding=pad)
+        self.out_gate = nn.Conv2d(both, hidden_size, kernel_size, padding=pad)
+        self.input_size, self.hidden_size, self.pad = input_size, hidden_size, pad
+        for conv in (self.update_gate, self.reset_gate, self.out_gate):
+            nn.init.orthogonal_(conv.weight)
+            nn.init.zeros_(conv.bias)
+        nn.init.ones_(self.update_gate.bias)
+
+    def sequence(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, T, C, H, W) -> (B, T, hidden, H, W)`` from a zero initial state."""
+        b, t, c, h, w = x.shape
+        gates = (self.update_gate, self.reset_gate, self.out_gate)
+        w_in = torch.cat([g.weight[:, : self.input_size] for g in gates])
+        bias = torch.cat([g.bias for g in gates])
+        drive = F.conv2d(x.reshape(b * t, c, h, w), w_in, bias, padding=self.pad)
+        drive = drive.view(b, t, 3, self.hidden_size, h, w)
+        w_zr = torch.cat([g.weight[:, self.input_size :] for g in gates[:2]])
+        w_n = self.out_gate.weight[:, self.input_size :]
+        state = x.new_zeros(b, self.hidden_size, h, w)
+        outputs = []
+        for step in range(t):
+            zr = drive[:, step, :2] + F.conv2d(state, w_zr, padding=self.pad).view(
+                b, 2, self.hidden_size, h, w
+            )
+            z, r = torch.sigmoid(zr[:, 0]), torch.sigmoid(zr[:, 1])
+            n = torch.tanh(drive[:, step, 2] + F.conv2d(r * state, w_n, padding=self.pad))
+            state = (1.0 - z) * state + z * n
+            outputs.append(state)
+        return torch.stack(outputs, dim=1)
 
 
 class ConvGRU(nn.Module):
-    """Stacked ConvGRU over ``(B, C, T, H, W)``; returns ``(B, hidden, 1, H, W)``."""
+    """Stacked ConvGRU cells: ``(B, C, T, H, W) -> (B, hidden, T, H, W)``."""
 
-    def __init__(self, c_in: int, hidden: int, k: int, n_layers: int):
+    def __init__(self, input_size: int, hidden_sizes: int | list[int],
+                 kernel_sizes: int | list[int], n_layers: int = 1):  # fmt: skip
         super().__init__()
-        self.cells = nn.ModuleList(
-            ConvGRUCell(c_in if i == 0 else hidden, hidden, k) for i in range(n_layers)
-        )
+        hidden = hidden_sizes if isinstance(hidden_sizes, list) else [hidden_sizes] * n_layers
+        kernels = kernel_sizes if isinstance(kernel_sizes, list) else [kernel_sizes] * n_layers
+        cells, channels = [], input_size
+        for width, kernel in zip(hidden, kernels, strict=True):
+            cells.append(ConvGRUCell(channels, width, kernel))
+            channels = width
+        self.cells = nn.ModuleList(cells)
+        self.output_channels = channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        seq = x.unbind(dim=2)
+        seq = x.transpose(1, 2)
         for cell in self.cells:
-            h = seq[0].new_zeros(seq[0].shape[0], cell.hidden, *seq[0].shape[-2:])
-            states = []
-            for frame in seq:
-                h = cell(frame, h)
-                states.append(h)
-            seq = states
-        return seq[-1].unsqueeze(2)
+            seq = cell.sequence(seq)
+        return seq.transpose(1, 2)
 
 
-@register("recurrent", "none", doc="No recurrence: the readout sees the last time step.")
-def build_no_recurrent(params: dict, ctx: BuildContext) -> tuple[nn.Module | None, int]:
-    return None, ctx.in_channels
+class RecurrentWrapper(nn.Module):
+    """``nn.GRU``/``nn.LSTM`` over ``(B, T, C*H*W)``: ``-> (B, hidden, T, 1, 1)``.
 
+    The RNN's input size is known only from the first input; the model builder runs one
+    dry forward pass before the optimizer exists, so its parameters are always trained
+    (VisionCore creates it during the first training step, after the optimizer).
+    """
 
-@register(
-    "recurrent",
-    "convgru",
-    {"hidden_dim": Field(int, 16), "kernel_size": Field(int, 3), "n_layers": Field(int, 1)},
-    doc="Convolutional GRU over time steps.",
-)
-def build_convgru(params: dict, ctx: BuildContext) -> tuple[nn.Module | None, int]:
-    module = ConvGRU(
-        ctx.in_channels, params["hidden_dim"], params["kernel_size"], params["n_layers"]
-    )
-    return module, params["hidden_dim"]
+    def __init__(self, rnn_type: str, hidden_size: int, input_channels: int, **rnn_kwargs):
+        super().__init__()
+        self.rnn_type, self.hidden_size = rnn_type, hidden_size
+        self.input_channels, self.output_channels = input_channels, hidden_size
+        self.rnn_kwargs = rnn_kwargs
+        self.rnn: nn.Module | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, t, h, w = x.shape
+        if self.rnn is None:
+            cls = nn.GRU if self.rnn_type == "gru" else nn.LSTM
+            self.rnn = cls(c * h * w, self.hidden_size, batch_first=True, **self.rnn_kwargs)
+            self.rnn.to(x.device)
+        out, _ = self.rnn(x.permute(0, 2, 1, 3, 4).reshape(b, t, c * h * w))
+        return out.transpose(1, 2)[..., None, None]

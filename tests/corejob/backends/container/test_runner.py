@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from corejob.backends.container.runner import run_command, size_option
+import pytest
+
+from corejob.backends.container.runner import _security, _shm_size, run_command, size_option
 from corejob.backends.local.replicas import mount_table, replica_plans
 from tests.support.local_jobs import chart_job
 
@@ -58,9 +60,12 @@ def test_kubernetes_quantities_become_engine_sizes():
     assert (size_option("4Gi"), size_option("512Mi"), size_option("1000")) == ("4g", "512m", "1000")
 
 
-def test_a_shipped_config_file_is_mounted_read_only(tmp_path: Path):
-    """The ConfigMap copy in the job's directory, where the chart mounts the ConfigMap."""
-    job = chart_job("own", workers=0, model="my_model.yaml", configFiles={"my_model.yaml": "a: 1"})
+@pytest.mark.parametrize("flavor", ["pytorchjob", "trainjob"])
+def test_a_shipped_config_file_is_mounted_read_only(tmp_path: Path, flavor: str):
+    """The ConfigMap copy in the job's directory, where the chart mounts the ConfigMap
+    (a TrainJob's mount comes from its runtime patch)."""
+    job = chart_job("own", workers=0, model="my_model.yaml", configFiles={"my_model.yaml": "a: 1"},
+                    apiFlavor=flavor)  # fmt: skip
     (master,) = replica_plans(job, master_addr="own-master-0", master_port=23456, cpu_count=2,
                               host_environ={})  # fmt: skip
     argv = run_command(
@@ -75,3 +80,17 @@ def test_a_shipped_config_file_is_mounted_read_only(tmp_path: Path):
     text = " ".join(argv)
     assert f"--volume {tmp_path}/own/configmaps/own-configs:/etc/corejob/configs:ro" in text
     assert argv[argv.index("--model_config") + 1] == "/etc/corejob/configs/my_model.yaml"
+
+
+def test_a_trainjob_node_container_gets_the_patched_security_and_shm(tmp_path: Path):
+    """A TrainJob's security context and /dev/shm live in its runtime patch, not in a
+    replica spec: the runner reads them through the same Master/Worker view."""
+    job = chart_job("tj", workers=1, apiFlavor="trainjob", shm={"sizeLimit": "2Gi"})
+    worker = replica_plans(
+        job, master_addr="tj-master-0", master_port=29500, cpu_count=2, host_environ={}
+    )[1]
+    security = _security(job, worker)
+    assert (security["runAsUser"], security["readOnlyRootFilesystem"]) == (1000, True)
+    assert security["fsGroup"] == 1000  # the pod-level part of the patch
+    assert _shm_size(job, worker) == "2g"
+    assert worker.env["PET_MASTER_ADDR"] == "tj-master-0" and worker.env["PET_NODE_RANK"] == "1"

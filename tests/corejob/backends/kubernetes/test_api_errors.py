@@ -37,7 +37,9 @@ def test_401_asks_to_refresh_credentials(cluster, corejob):
 
 def test_missing_crd_says_how_to_install_the_operator(cluster, corejob):
     cluster.call(cluster.emulator.resources.__delitem__, "kubeflow.org/v1/pytorchjobs")
-    result = submit(corejob)
+    result = corejob(
+        "submit", "-m", "res_small", "-d", "synthetic_tiny", "--set=apiFlavor=pytorchjob"
+    )
     assert result.code == ExitCode.NOT_INSTALLED
     assert "training operator's CRD is not installed" in result.err
     assert "training-operator.git/manifests/overlays/standalone?ref=v1.9" in result.err
