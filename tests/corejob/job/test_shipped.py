@@ -11,8 +11,11 @@ import yaml
 
 from corejob.cli import main
 from corejob.errors import UsageError
+from corejob.job.flavors.replicas import node_patch
+from corejob.job.flavors.trainjob_rules import carried_runtime
 from corejob.job.shipped.owned import owned_objects
 from corejob.job.spec import JobRequest, build_job
+from corejob.job.validation import validate_job
 from trainer.configs import CONFIGS_DIR
 
 MODEL_TEXT = (CONFIGS_DIR / "models" / "res_small.yaml").read_text()
@@ -122,3 +125,29 @@ def test_session_files_outside_the_datasets_directory_are_refused(tmp_path: Path
     dataset.write_text(dataset.read_text() + "session_dir: ../elsewhere\n")
     with pytest.raises(UsageError, match=r"session_dir '\.\./elsewhere' is outside"):
         job_for("res_small", str(dataset))
+
+
+def test_a_trainjob_ships_the_file_the_same_way(tmp_path: Path):
+    """Kubeflow Trainer v2: the ConfigMap is the TrainJob's too, and the mount reaches the
+    node pods through the runtime patch and the job's own TrainingRuntime alike."""
+    flavor = {"apiFlavor": "trainjob", "trainJob": {"runtime": {"create": True}}}
+    request = JobRequest(str(write(tmp_path / "my_model.yaml")), "synthetic_tiny", 0, values=flavor)
+    job = build_job(request, "lab")
+    name = job["metadata"]["name"]
+    assert validate_job(job) == []
+    (config_map,) = owned_objects(job)
+    assert (config_map["metadata"]["name"], config_map["data"]) == (
+        f"{name}-configs", {"my_model.yaml": MODEL_TEXT}
+    )  # fmt: skip
+    args = job["spec"]["trainer"]["args"]
+    assert args[args.index("--model_config") + 1] == "/etc/corejob/configs/my_model.yaml"
+    volume = {"name": "configs", "configMap": {"name": f"{name}-configs",
+              "items": [{"key": "my_model.yaml", "path": "my_model.yaml"}]}}  # fmt: skip
+    mount = {"name": "configs", "mountPath": "/etc/corejob/configs", "readOnly": True}
+    runtime = carried_runtime(job)
+    for pod in (node_patch(job), runtime["spec"]["template"]["spec"]["replicatedJobs"][0]
+                ["template"]["spec"]["template"]):  # fmt: skip
+        assert volume in pod["spec"]["volumes"]
+        (container,) = pod["spec"]["containers"]
+        assert mount in container["volumeMounts"]
+        assert "corejob.dev/config-files-sha256" in pod["metadata"]["annotations"]

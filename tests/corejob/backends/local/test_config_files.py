@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from corejob.backends.local.backend import LocalBackend
-from corejob.backends.local.replicas import mount_table, process_spec, replica_plans
+from corejob.backends.local.replicas import (
+    config_map_files,
+    mount_table,
+    process_spec,
+    replica_plans,
+)
+from corejob.job.shipped.owned import owned_objects
 from corejob.job.spec import JobRequest, build_job
 from corejob.job.state import JobState, summarize
 from tests.corejob.job.test_shipped import own_dataset
@@ -31,14 +37,27 @@ def own_model(directory: Path) -> Path:
     return path
 
 
-def test_the_trainer_is_pointed_at_the_jobs_copy(tmp_path: Path):
-    job = build_job(JobRequest(str(own_model(tmp_path)), "synthetic_tiny", workers=0), None)
+@pytest.mark.parametrize("flavor", ["pytorchjob", "trainjob"])
+def test_the_trainer_is_pointed_at_the_jobs_copy(tmp_path: Path, flavor: str):
+    """Either flavour (a TrainJob's nodes read the volume from its runtime patch): the
+    arguments name the copy, and the copy lays session files out as the volume's items."""
+    model, dataset = own_model(tmp_path), own_dataset(tmp_path)
+    request = JobRequest(str(model), str(dataset), workers=0, values={"apiFlavor": flavor})
+    job = build_job(request, None)
     (plan,) = replica_plans(job, master_addr="127.0.0.1", master_port=1, cpu_count=1,
                             host_environ={})  # fmt: skip
     job_dir = tmp_path / "runs" / job["metadata"]["name"]
     argv = process_spec(plan, mount_table(plan, job_dir, tmp_path / "claims"), "py", {}).argv
-    copy = job_dir / "configmaps" / f"{job['metadata']['name']}-configs" / "my_model.yaml"
-    assert argv[argv.index("--model_config") + 1] == str(copy)
+    copy = job_dir / "configmaps" / f"{job['metadata']['name']}-configs"
+    assert argv[argv.index("--model_config") + 1] == str(copy / "my_model.yaml")
+    assert argv[argv.index("--dataset_configs_path") + 1] == str(copy / "my_data.yaml")
+    (config_map,) = owned_objects(job)
+    files = config_map_files(job, config_map)
+    assert (
+        files["my_data/tiny_back.yaml"] == (dataset.parent / "my_data/tiny_back.yaml").read_text()
+    )
+    assert sorted(files) == ["my_data.yaml", "my_data/tiny_back.yaml", "my_data/tiny_gabor.yaml",
+                             "my_model.yaml"]  # fmt: skip
 
 
 @pytest.mark.slow
