@@ -213,9 +213,10 @@ def duration_arg(text: str | None, flag: str) -> float | None:
 
 
 def print_yaml(jobs: list[dict[str, Any]]) -> None:
-    from corejob.job.render import job_to_yaml
+    """Each job with the objects it owns (its ConfigMap): all that submit sends."""
+    from corejob.job.render import objects_to_yaml
 
-    print("---\n".join(job_to_yaml(job) for job in jobs), end="")
+    print("---\n".join(objects_to_yaml(job) for job in jobs), end="")
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -249,6 +250,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if not (outcome.created or args.no_rerun) and outcome.summary.state == JobState.FAILED:
         outcome = rerun_failed(backend, job, outcome)
     where = f" in namespace {backend.namespace}" if backend.namespace else ""
+    for note in outcome.notes:
+        print(f"corejob: {note}", file=sys.stderr)
     if outcome.created:
         print(f"created job {outcome.name}{where} ({backend.name})")
     else:

@@ -24,6 +24,8 @@ class SubmitOutcome:
     name: str
     created: bool
     summary: JobSummary
+    #: What happened besides the job, in one line each (a config file shipped with it).
+    notes: tuple[str, ...] = ()
 
 
 class JobTracker(Protocol):

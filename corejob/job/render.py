@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from corejob.job.kubeflow import JOB_KIND, TRAINING_RUNTIME_KIND, TRAINJOB_KIND
+from corejob.job.shipped.owned import OWNED_KINDS, RenderedJob, owned_objects
 
 CHART_DIR_ENV = "COREJOB_CHART_DIR"
 DEFAULT_RELEASE_NAME = "corejob"
@@ -130,14 +131,28 @@ def render_job(
     part of the job and are ignored. A TrainingRuntime the chart rendered for a TrainJob
     (``trainJob.runtime.create``) travels inside it, as the annotation
     :data:`RUNTIME_ANNOTATION`: every path a job takes (submit, sweep, rerun, the local
-    ledger) then carries it, and the Kubernetes backend creates it first.
+    ledger) then carries it, and the Kubernetes backend creates it first. The ConfigMap of
+    shipped config files (either flavour) comes along as an object the job owns
+    (:mod:`corejob.job.shipped.owned`), created right after the job.
     """
     job, *companions = render_objects(values, release_name, namespace)
     runtimes = [obj for obj in companions if obj.get("kind") == TRAINING_RUNTIME_KIND]
     if runtimes:
         annotations = job.setdefault("metadata", {}).setdefault("annotations", {})
         annotations[RUNTIME_ANNOTATION] = json.dumps(runtimes[0], separators=(",", ":"))
-    return job
+    return RenderedJob(job, [obj for obj in companions if obj.get("kind") in OWNED_KINDS])
+
+
+class _ReadableDumper(yaml.SafeDumper):
+    """Multi-line strings (a shipped config file) as ``|`` blocks, readable as the file."""
+
+
+_ReadableDumper.add_representer(
+    str,
+    lambda dumper, text: dumper.represent_scalar(
+        "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None
+    ),
+)
 
 
 def render_objects(
@@ -145,8 +160,9 @@ def render_objects(
     release_name: str = DEFAULT_RELEASE_NAME,
     namespace: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The job (PyTorchJob or TrainJob, per ``apiFlavor``) first, then what it needs created
-    before it (a TrainingRuntime with ``trainJob.runtime.create``)."""
+    """The job (PyTorchJob or TrainJob, per ``apiFlavor``) first, then the objects that come
+    with it: a TrainingRuntime created before it (``trainJob.runtime.create``), the
+    ConfigMap of shipped config files created after it (``configFiles``)."""
     objects = parse_documents(render_manifests(values, release_name, namespace))
     jobs = [obj for obj in objects if obj.get("kind") in JOB_KINDS]
     if len(jobs) != 1:
@@ -167,4 +183,12 @@ def render_objects(
 
 def job_to_yaml(job: dict[str, Any]) -> str:
     """A job as YAML in the chart's key order (what ``make render`` prints)."""
-    return yaml.safe_dump(job, sort_keys=False, default_flow_style=False, width=1000)
+    return yaml.dump(
+        dict(job), Dumper=_ReadableDumper, sort_keys=False, default_flow_style=False, width=1000
+    )
+
+
+def objects_to_yaml(job: dict[str, Any]) -> str:
+    """The job, then each object it owns: every document ``submit`` sends (the owned ones
+    get their ownerReference, with the job's uid, when the cluster has created the job)."""
+    return "---\n".join(job_to_yaml(obj) for obj in (job, *owned_objects(job)))

@@ -16,6 +16,7 @@ from corejob.errors import UsageError
 from corejob.job.flavors.replicas import replica_specs
 from corejob.job.identity import identify
 from corejob.job.kubeflow import trainer_containers
+from corejob.job.shipped.files import ship_configs
 from corejob.job.values import image_values as split_image_reference
 from corejob.job.values import merge_values
 from trainer.configs import DATASETS, MODELS, is_config_path, resolve_config
@@ -43,7 +44,8 @@ class JobRequest:
 
 def check_config_name(kind: str, name: str) -> None:
     """Unknown bundled names fail with the list of known ones (the trainer's own rule);
-    paths pass: they name files inside the image, not on this machine."""
+    paths pass: they name files on this machine, shipped with the job
+    (:mod:`corejob.job.shipped.files` reads them)."""
     if is_config_path(name):
         return
     try:
@@ -121,8 +123,11 @@ def build_job(request: JobRequest, namespace: str | None) -> dict[str, Any]:
         raise UsageError(f"--workers must be >= 0, got {request.workers}")
     if request.gpus is not None and request.gpus < 0:
         raise UsageError(f"--gpus must be >= 0, got {request.gpus}")
+    values = merge_values(
+        chart_values(request), ship_configs(request.model, request.dataset).chart_values()
+    )
     try:
-        job = identify(chart_values(request), lambda v: render_job(v, "corejob", namespace))
+        job = identify(values, lambda v: render_job(v, "corejob", namespace))
     except RenderError as error:
         raise UsageError(f"cannot render the job: {error}") from None
     problems = validate_job(job)

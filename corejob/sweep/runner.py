@@ -145,7 +145,7 @@ def submit(run: SweepRun, backend: Backend, cell: Cell, attempt: int, out: TextI
     reason is printed once)."""
     name = run.name(cell)
     try:
-        backend.submit(run.jobs[cell])
+        outcome = backend.submit(run.jobs[cell])
     except QuotaExceededError as error:
         if run.blocked.get(cell) != str(error):
             print(f"  queued  {name} ({cell}): {error}; retrying when there is room", file=out)
@@ -153,6 +153,8 @@ def submit(run: SweepRun, backend: Backend, cell: Cell, attempt: int, out: TextI
         return False
     again = f", attempt {attempt}" if cell in run.resubmit else ""
     print(f"  submit  {name} ({cell}){again}", file=out)
+    for note in outcome.notes:  # a config file shipped with the job
+        print(f"          {note}", file=out)
     run.blocked.pop(cell, None)
     run.resubmit.pop(cell, None)
     run.seen.discard(name)  # a new object: in flight until the watch shows it

@@ -92,6 +92,7 @@ def test_controller_role_is_least_privilege(base_objects: list[dict[str, Any]]) 
         ("trainer.kubeflow.org", "trainingruntimes", v) for v in ("create", "patch", "delete")
     }
     reads = {("", "pods", "list"), ("", "events", "list"), ("", "pods/log", "get")}
+    reads.add(("", "configmaps", "create"))  # a job's own config files, owned by the job
     kueue = {("kueue.x-k8s.io", "workloads", "list")}
     # what the CLI uses: tests/corejob/test_cli_rbac.py (and test_real_trainjob.py for TrainJobs)
     assert granted == jobs | runtimes | reads | kueue
@@ -137,8 +138,11 @@ def golden_pairs() -> list[tuple[Path, Path]]:
 def test_golden_render_is_up_to_date(values: Path, golden: Path) -> None:
     assert golden.is_file(), f"{golden} missing: run make manifests"
     assert example_text(values) == golden.read_text(), f"{golden} is stale: run make manifests"
-    for obj in yaml.safe_load_all(golden.read_text()):  # the job, then e.g. its TrainingRuntime
-        assert validate_job(obj) == []
+    for obj in yaml.safe_load_all(golden.read_text()):  # the job, e.g. its TrainingRuntime
+        if obj["kind"] == "ConfigMap":  # of shipped config files
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        else:
+            assert validate_job(obj) == []
 
 
 def test_no_orphan_golden_files() -> None:

@@ -8,12 +8,15 @@ allowed, and every grant was used: a verb the CLI never uses is one too many.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
 from corejob.errors import ExitCode
 from tests.corejob.conftest import Background
 from tests.support.kube_real import CONTROLLER_ROLE, KubeNamespace
 from tests.support.wait import wait_until
+from trainer.configs import CONFIGS_DIR
 
 
 def role_grants() -> set[tuple[str, str, str]]:
@@ -54,6 +57,10 @@ def test_the_controller_role_is_what_the_cli_uses(kube: KubeNamespace, corejob):
     assert queued.code == 0, queued.err
     assert "held by Kueue" in corejob("status", queued.out.split()[2]).out
     corejob("logs", name)  # no kubelet here: the server answers, but has no log to give
+    own = Path("my_model.yaml")  # the test runs in its tmp_path
+    own.write_text((CONFIGS_DIR / "models" / "res_small.yaml").read_text())
+    shipped = corejob("submit", "-m", str(own.absolute()), "-d", "synthetic_tiny")
+    assert shipped.code == 0, shipped.err  # the job, then its ConfigMap
 
     sweep = Background(
         "sweep",

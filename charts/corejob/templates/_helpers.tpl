@@ -163,8 +163,8 @@ are set, then trainer.extraArgs verbatim. Takes the root context.
 {{- define "corejob.trainerArgs" -}}
 {{- $trainer := .Values.trainer -}}
 {{- $args := list "train"
-    "--model_config" .Values.model
-    "--dataset_configs_path" .Values.dataset
+    "--model_config" (include "corejob.configArg" (list . .Values.model))
+    "--dataset_configs_path" (include "corejob.configArg" (list . .Values.dataset))
     "--data_root" "/data"
     "--run_dir" (printf "/runs/%s" (include "corejob.jobName" .))
     "--resume" (toString $trainer.resume) -}}
@@ -278,6 +278,7 @@ read-only. The W&B key only ever comes from a Secret.
 {{- end }}
 {{- include "corejob.claimOrEmptyDir" (dict "name" "data" "volume" .Values.data) }}
 {{- include "corejob.claimOrEmptyDir" (dict "name" "runs" "volume" .Values.checkpoints) }}
+{{- include "corejob.configFilesVolume" . }}
 {{- end -}}
 
 {{/* One volume from {name, volume: {existingClaim, readOnly, sizeLimit}}. */}}
@@ -319,6 +320,7 @@ read-only. The W&B key only ever comes from a Secret.
   {{- with .Values.checkpoints.subPath }}
   subPath: {{ . | quote }}
   {{- end }}
+{{- include "corejob.configFilesMount" . }}
 {{- end -}}
 
 {{/* Restricted Pod Security Standard, container level (always applied). */}}
@@ -344,4 +346,78 @@ fsGroup: {{ int .Values.securityContext.fsGroup }}
 fsGroupChangePolicy: OnRootMismatch
 seccompProfile:
   type: RuntimeDefault
+{{- end -}}
+
+{{/*
+Config files shipped with the job (.Values.configFiles: path -> YAML text), e.g. a model
+config from the user's machine, or a dataset config and its session files ("my_data.yaml",
+"my_data/a.yaml"). They become the ConfigMap "corejob.configFilesName"
+(templates/configmap.yaml), mounted read-only at "corejob.configFilesDir" in every pod of
+any job flavour: a pod template includes "corejob.configFilesVolume" in its volumes and
+"corejob.configFilesMount" in the trainer container's mounts (corejob.volumes and
+corejob.volumeMounts do). Each renders nothing without configFiles.
+*/}}
+{{- define "corejob.configFilesDir" -}}
+/etc/corejob/configs
+{{- end -}}
+
+{{/* The ConfigMap's name: <job name>-configs (the job name is at most 50 characters). */}}
+{{- define "corejob.configFilesName" -}}
+{{- printf "%s-configs" (include "corejob.jobName" .) -}}
+{{- end -}}
+
+{{/*
+ConfigMap key of a configFiles path (takes the path): "/" is not allowed in a key, so a
+dataset's session file "my_data/a.yaml" is stored as "my_data--a.yaml"; the volume's items
+put it back at its path.
+*/}}
+{{- define "corejob.configFileKey" -}}
+{{- replace "/" "--" . -}}
+{{- end -}}
+
+{{- define "corejob.configFilesVolume" -}}
+{{- if .Values.configFiles }}
+- name: configs
+  configMap:
+    name: {{ include "corejob.configFilesName" . | quote }}
+    items:
+      {{- range $path, $_ := .Values.configFiles }}
+      - key: {{ include "corejob.configFileKey" $path | quote }}
+        path: {{ $path | quote }}
+      {{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "corejob.configFilesMount" -}}
+{{- if .Values.configFiles }}
+- name: configs
+  mountPath: {{ include "corejob.configFilesDir" . }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/*
+The trainer argument for a model or dataset value (takes a list: root context, value): a
+file name that is a key of configFiles is read from the mounted ConfigMap; a bundled
+config name or a path inside the image stays as it is.
+*/}}
+{{- define "corejob.configArg" -}}
+{{- $root := index . 0 -}}
+{{- $value := index . 1 -}}
+{{- if hasKey ($root.Values.configFiles | default dict) $value -}}
+{{- printf "%s/%s" (include "corejob.configFilesDir" $root) $value -}}
+{{- else -}}
+{{- $value -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Pod annotation with the checksum of the shipped config files (Helm's checksum idiom): the
+content is part of the job, so a changed file is another job (another config hash), and
+the same file shipped twice is the same job. Nothing without configFiles.
+*/}}
+{{- define "corejob.configFilesAnnotations" -}}
+{{- with .Values.configFiles }}
+corejob.dev/config-files-sha256: {{ toJson . | sha256sum | quote }}
+{{- end }}
 {{- end -}}

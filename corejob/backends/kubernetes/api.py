@@ -207,6 +207,16 @@ class KubeApi:
             _request_timeout=(10, timeout_s + 15),
         )
 
+    # --- ConfigMaps (the config files a job owns) -------------------------------------
+
+    def create_config_map(self, config_map: dict[str, Any]) -> dict[str, Any]:
+        name = config_map["metadata"]["name"]
+        return self.call(
+            "create", "configmaps", name,
+            lambda: self._raw(self.core.create_namespaced_config_map, self.namespace,
+                              config_map),
+        )  # fmt: skip
+
     # --- Kueue ---------------------------------------------------------------------------
 
     def list_workloads(self, job_uid: str) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ import queue
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from corejob.backends.base import SubmitOutcome
@@ -32,6 +33,7 @@ from corejob.backends.kubernetes.job_kinds import (
     trainjob_pod_rank,
     trainjob_selector,
 )
+from corejob.backends.kubernetes.owned import create_owned
 from corejob.backends.kubernetes.watch import JobTracker
 from corejob.errors import (
     ConflictError,
@@ -155,8 +157,15 @@ class KubernetesBackend:
     # --- the Backend protocol -------------------------------------------------------------
 
     def submit(self, job: Job) -> SubmitOutcome:
+        """Create the job (after a TrainingRuntime it brings), then the objects it owns
+        (``kubernetes.owned``: its ConfigMap)."""
+        outcome, current = self._create_job(job)
+        notes = create_owned(self.api.for_flavor(flavor_of(job)), job, current, outcome.created)
+        return replace(outcome, notes=notes) if notes else outcome
+
+    def _create_job(self, job: Job) -> tuple[SubmitOutcome, Job]:
         """Create the job; one of that name being deleted is waited for first (bounded):
-        its name is free only once its pods are gone."""
+        its name is free only once its pods are gone. The outcome and the server's job."""
         name = job["metadata"]["name"]
         api = self.api.for_flavor(flavor_of(job))
         existing = api.get_job(name)
@@ -170,7 +179,7 @@ class KubernetesBackend:
                 created = api.create_job(job)
                 if runtime:
                     adopt_runtime(api, runtime["metadata"]["name"], created)
-                return SubmitOutcome(name, True, summarize(created))
+                return SubmitOutcome(name, True, summarize(created)), created
             except ConflictError:
                 existing = api.get_job(name)  # created concurrently, or a real clash
                 if existing is None:
@@ -182,7 +191,7 @@ class KubernetesBackend:
                 f"job {name} already exists in namespace {self.namespace!r} with another "
                 f"config (config-hash {found} != {wanted}); `corejob cancel {name}` first"
             )
-        return SubmitOutcome(name, False, summarize(existing))
+        return SubmitOutcome(name, False, summarize(existing)), existing
 
     def await_deletion(self, job: Job, timeout_s: float | None = None) -> Job | None:
         """Wait until ``job`` (which has a deletionTimestamp) is gone; None then, or the job

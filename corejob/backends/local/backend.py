@@ -31,11 +31,17 @@ from corejob.backends.local.log_index import offset_of_last_lines, offset_since
 from corejob.backends.local.operator_env import JobSpecError
 from corejob.backends.local.policy import FAILED, is_finished, set_condition
 from corejob.backends.local.processes import stop_leftovers
-from corejob.backends.local.replicas import replica_count, replica_plans, replica_specs_of
+from corejob.backends.local.replicas import (
+    config_map_files,
+    replica_count,
+    replica_plans,
+    replica_specs_of,
+)
 from corejob.backends.local.store import JobStore, process_alive
 from corejob.backends.local.supervisor import failure_message, termination_grace_s, timestamp
 from corejob.errors import CorejobError, JobNotFoundError, UnavailableError, UsageError
 from corejob.job.flavors import DEFAULT_FLAVOR
+from corejob.job.shipped.owned import owned_objects
 from corejob.job.state import summarize
 from trainer.contract.result import CPU_OVERSUBSCRIBED, parse_result_line
 
@@ -68,13 +74,20 @@ class LocalBackend:
                 self.store.remove_record(name)  # a stale supervisor.json is not this job's
                 self.store.reset_logs(name)
                 self.store.write_job(name, record)
+                copies = {}  # directory → the files in it
+                for obj in owned_objects(job):
+                    files = config_map_files(job, obj)
+                    where = self.store.write_config_map(name, obj["metadata"]["name"], files)
+                    copies[where] = sorted(files)
             except OSError as error:
                 raise UnavailableError(
                     f"cannot write job {name}'s files ({error.strerror}: {error.filename}); "
                     "free space or fix the runs directory, then submit again"
                 ) from None
             self._launch_supervisor(name)
-        return SubmitOutcome(name=name, created=True, summary=summarize(record))
+        notes = tuple(f"copied {', '.join(files)} into job {name}'s volume: {where}"
+                      for where, files in copies.items())  # fmt: skip
+        return SubmitOutcome(name=name, created=True, summary=summarize(record), notes=notes)
 
     def check(self, job: dict[str, Any]) -> None:
         """Fail before anything starts when the job cannot run here (one-line error)."""

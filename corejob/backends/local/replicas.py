@@ -31,6 +31,7 @@ from corejob.backends.local.operator_env import (
     operator_env,
     trainer_v2_env,
 )
+from corejob.backends.local.store import CONFIG_MAPS_DIR
 from corejob.job.flavors.replicas import replica_specs
 from corejob.job.kubeflow import (
     CONTAINER_NAME,
@@ -53,12 +54,14 @@ LOCAL_ENTRYPOINT: tuple[str, ...] = ("-m", "trainer")
 
 @dataclass(frozen=True)
 class Volume:
-    """Where a pod volume's data lives: ``kind`` emptyDir | persistentVolumeClaim | hostPath."""
+    """Where a pod volume's data lives: ``kind`` emptyDir | persistentVolumeClaim | hostPath
+    | configMap (``ref``: the claim, host path or ConfigMap name)."""
 
     name: str
     kind: str
     ref: str = ""
     medium: str = ""
+    items: tuple[tuple[str, str], ...] = ()  # configMap: (key, path) pairs; () = every key
 
 
 @dataclass(frozen=True)
@@ -277,8 +280,25 @@ def _volume(volume: dict[str, Any], where: str) -> Volume:
         )
     if "hostPath" in volume:
         return Volume(name, "hostPath", ref=volume["hostPath"]["path"])
+    if "configMap" in volume:
+        source = volume["configMap"]
+        items = tuple((item["key"], item["path"]) for item in source.get("items") or [])
+        return Volume(name, "configMap", ref=source["name"], items=items)
     kinds = sorted(set(volume) - {"name"})
     raise JobSpecError(f"{where}: volume {name!r} of type {kinds} is not supported locally")
+
+
+def config_map_files(job: dict[str, Any], config_map: dict[str, Any]) -> dict[str, str]:
+    """The files a pod sees in a volume of ``config_map``: path → text (its ``items``
+    place keys at paths, e.g. a dataset's session files in a subdirectory)."""
+    data = config_map.get("data") or {}
+    name = config_map["metadata"]["name"]
+    for role, spec in replica_specs_of(job):
+        for volume in spec.get("template", {}).get("spec", {}).get("volumes") or []:
+            mapped = _volume(volume, f"spec.pytorchReplicaSpecs.{role}")
+            if mapped.kind == "configMap" and mapped.ref == name and mapped.items:
+                return {path: data[key] for key, path in mapped.items if key in data}
+    return dict(data)
 
 
 def volume_host_dir(volume: Volume, job_dir: Path, claims_dir: Path) -> Path | None:
@@ -286,8 +306,11 @@ def volume_host_dir(volume: Volume, job_dir: Path, claims_dir: Path) -> Path | N
 
     emptyDir volumes live in the job's directory (kept across replica restarts, so a
     restarted replica finds ``last.ckpt``); a claim is shared by every job that names it,
-    like a PersistentVolumeClaim; a hostPath is the path itself.
+    like a PersistentVolumeClaim; a hostPath is the path itself; a ConfigMap is the copy
+    the backend wrote into the job's directory at submit (``JobStore.write_config_map``).
     """
+    if volume.kind == "configMap":
+        return job_dir / CONFIG_MAPS_DIR / volume.ref
     if volume.kind == "emptyDir":
         return None if volume.medium == "Memory" else job_dir / "volumes" / volume.name
     if volume.kind == "persistentVolumeClaim":

@@ -5,6 +5,7 @@
   ``supervisor.json``  the supervisor's pid and every replica's pid (for cancel and liveness)
   ``logs/<replica>.log``  each replica's stdout+stderr (``master-0.log``, ``worker-0.log``)
   ``volumes/<name>/``  the pod's emptyDir volumes (``/runs``, ``/data``, ``/tmp`` ...)
+  ``configmaps/<name>/<key>``  the ConfigMaps the job owns (its configMap volumes' files)
   ``supervisor.log``   the supervisor's own messages
   ``supervisor.failure``  why the supervisor failed (space reserved at its start)
   ``logs.previous/``   the logs of the run before the last resubmission
@@ -37,6 +38,7 @@ FAILURE_NOTE_BYTES = 4096
 LOG_DIR = "logs"
 PREVIOUS_LOG_DIR = "logs.previous"
 CLAIMS_DIR = "_claims"
+CONFIG_MAPS_DIR = "configmaps"
 RESULTS_DIR = "_results"
 UNKNOWN_START = "?"
 _HAS_PROC = Path("/proc/self/stat").exists()
@@ -118,6 +120,17 @@ class JobStore:
     @property
     def claims_dir(self) -> Path:
         return self.runs_dir / CLAIMS_DIR
+
+    def write_config_map(self, name: str, config_map: str, files: dict[str, str]) -> Path:
+        """Copy a ConfigMap job ``name`` owns into its directory as the files a configMap
+        volume shows a pod (path → text), replacing an older copy; the directory."""
+        directory = self.job_dir(name) / CONFIG_MAPS_DIR / config_map
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        for path, text in sorted(files.items()):
+            (directory / path).parent.mkdir(parents=True, exist_ok=True)
+            (directory / path).write_text(text, encoding="utf-8")
+        return directory
 
     def log_path(self, name: str, replica_id: str) -> Path:
         return self.job_dir(name) / LOG_DIR / f"{replica_id}.log"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from corejob.backends.container.runner import _security, _shm_size, run_command, size_option
 from corejob.backends.local.replicas import mount_table, replica_plans
 from tests.support.local_jobs import chart_job
@@ -56,6 +58,28 @@ def test_a_command_overrides_the_entrypoint(tmp_path: Path):
 
 def test_kubernetes_quantities_become_engine_sizes():
     assert (size_option("4Gi"), size_option("512Mi"), size_option("1000")) == ("4g", "512m", "1000")
+
+
+@pytest.mark.parametrize("flavor", ["pytorchjob", "trainjob"])
+def test_a_shipped_config_file_is_mounted_read_only(tmp_path: Path, flavor: str):
+    """The ConfigMap copy in the job's directory, where the chart mounts the ConfigMap
+    (a TrainJob's mount comes from its runtime patch)."""
+    job = chart_job("own", workers=0, model="my_model.yaml", configFiles={"my_model.yaml": "a: 1"},
+                    apiFlavor=flavor)  # fmt: skip
+    (master,) = replica_plans(job, master_addr="own-master-0", master_port=23456, cpu_count=2,
+                              host_environ={})  # fmt: skip
+    argv = run_command(
+        master,
+        engine="podman",
+        network="corejob-own",
+        env_file=tmp_path / "master-0.env",
+        mounts=mount_table(master, tmp_path / "own", tmp_path / "_claims"),
+        security={},
+        shm_size=None,
+    )
+    text = " ".join(argv)
+    assert f"--volume {tmp_path}/own/configmaps/own-configs:/etc/corejob/configs:ro" in text
+    assert argv[argv.index("--model_config") + 1] == "/etc/corejob/configs/my_model.yaml"
 
 
 def test_a_trainjob_node_container_gets_the_patched_security_and_shm(tmp_path: Path):

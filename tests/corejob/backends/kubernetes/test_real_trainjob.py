@@ -14,6 +14,11 @@ from corejob.errors import ExitCode
 from corejob.job.render import render_objects
 from corejob.job.state import LABEL_SWEEP
 from corejob.job.values import read_values_file
+from tests.corejob.backends.kubernetes.test_real_config_files import (
+    MOUNTED,
+    config_map,
+    own_model,
+)
 from tests.corejob.conftest import Background
 from tests.corejob.test_cli_rbac import role_grants
 from tests.support.kube_real import MERGE_PATCH, KubeNamespace, RealCluster
@@ -208,3 +213,39 @@ def test_with_both_apis_discovery_keeps_the_default_flavour(trainer_v2, kube, co
         trainer_v2.request("GET", f"{API.format(ns=kube.name, plural='trainjobs')}/{name}")[0]
         == 404
     )
+
+
+def test_a_trainjob_owns_its_shipped_config_files(trainer_v2, kube, corejob, tmp_path):
+    """-m ~/my_model.yaml with a TrainJob: the runtime first, the job, then its ConfigMap
+    owned by the TrainJob; the server keeps the mount in both pod templates; cancel takes
+    all three."""
+    model = own_model(tmp_path)
+    flavor = ["--set", "apiFlavor=trainjob", "--set", "trainJob.runtime.create=true"]
+    submitted = corejob("submit", "-m", str(model), "-d", "synthetic_tiny", *flavor)
+    assert submitted.code == 0, submitted.err
+    name = submitted.out.split()[2]
+    jobs, runtimes = (API.format(ns=kube.name, plural=p) for p in ("trainjobs", "trainingruntimes"))
+    job = trainer_v2.ok("GET", f"{jobs}/{name}")
+    creates = [e["objectRef"]["resource"] for e in kube.requests("create")]
+    assert creates == ["trainingruntimes", "trainjobs", "configmaps"]
+    shipped = config_map(kube, f"{name}-configs")
+    assert shipped["data"] == {"my_model.yaml": model.read_text()}
+    assert shipped["metadata"]["ownerReferences"] == [
+        {"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob", "name": name,
+         "uid": job["metadata"]["uid"]}
+    ]  # fmt: skip
+    args = job["spec"]["trainer"]["args"]
+    assert args[args.index("--model_config") + 1] == MOUNTED
+    patch = job["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]
+    runtime = trainer_v2.ok("GET", f"{runtimes}/{name}")["spec"]["template"]["spec"]
+    for pod in (patch["replicatedJobs"][0], runtime["replicatedJobs"][0]):
+        pod_spec = pod["template"]["spec"]["template"]["spec"]
+        assert f"{name}-configs" in [
+            v.get("configMap", {}).get("name") for v in pod_spec["volumes"]
+        ]
+        assert "configs" in [m["name"] for m in pod_spec["containers"][0]["volumeMounts"]]
+
+    assert corejob("cancel", name).code == 0
+    wait_until(lambda: config_map(kube, f"{name}-configs") is None, 90,
+               "the garbage collector to delete the TrainJob's ConfigMap")  # fmt: skip
+    assert trainer_v2.request("GET", f"{runtimes}/{name}")[0] == 404
