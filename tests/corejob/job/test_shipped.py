@@ -67,8 +67,9 @@ def test_bundled_names_ship_nothing():
     [
         ({}, "nope/my_model.yaml", "synthetic_tiny", "nope/my_model.yaml"),
         ({"my model.yaml": MODEL_TEXT}, "my model.yaml", "synthetic_tiny", "a ConfigMap key"),
-        ({"m/c.yaml": "a: 1\n", "d/c.yaml": "b: 2\n"}, "m/c.yaml", "d/c.yaml", "name 'c.yaml'"),
-        ({"big.yaml": "#" * (1024 * 1024 + 1)}, "big.yaml", "synthetic_tiny", "at most 1048576"),
+        ({"m/c.yaml": MODEL_TEXT, "d/c.yaml": "b: 2\n"}, "m/c.yaml", "d/c.yaml", "name 'c.yaml'"),
+        ({"big.yaml": MODEL_TEXT + "#" * (1024 * 1024)}, "big.yaml", "synthetic_tiny",
+         "at most 1048576"),
     ],
     ids=["missing", "bad-key", "clash", "too-big"],
 )  # fmt: skip
