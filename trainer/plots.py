@@ -71,15 +71,7 @@ def plot_curves(history: list[dict[str, Any]], oracle: dict[str, float], out: Pa
     for key in sorted({k for r in history for k in r if k.startswith("lr")}):
         _line(axes[2], epochs, history, key)
     axes[2].set_title("learning rate")
-    for ax in axes:
-        ax.set_xlabel("epoch")
-        if ax.lines:
-            ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out / "curves.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, axes, "epoch", out / "curves.png")
 
 
 def read_steps(run_dir: Path) -> list[dict[str, float]]:
@@ -111,12 +103,16 @@ def plot_step_curves(rows: list[dict[str, float]], oracle: dict[str, float], out
     for key in sorted({k for r in rows for k in r if k.startswith("lr")}):
         _step_line(axes[2], rows, key)
     axes[2].set_title("learning rate")
+    return _save(fig, axes, "optimizer step", out / "steps.png")
+
+
+def _save(fig, axes, xlabel: str, path: Path) -> Path:
+    """The three-panel figures' common end: x labels, legends where lines exist, the file."""
     for ax in axes:
-        ax.set_xlabel("optimizer step")
+        ax.set_xlabel(xlabel)
         if ax.lines:
             ax.legend(fontsize=7)
     fig.tight_layout()
-    path = out / "steps.png"
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
