@@ -25,7 +25,7 @@ LAYERS: list[list[str]] = [
         "corejob.__init__",
         "corejob.cli_help",
     ],
-    ["trainer.synthetic", "trainer.checkpoints", "trainer.quiet_logs", "corejob.job"],
+    ["trainer.recordings", "trainer.synthetic", "trainer.checkpoints", "trainer.quiet_logs", "corejob.job"],
     ["trainer.data", "corejob.backends"],
     ["trainer.optim", "corejob.sweep", "corejob.results", "corejob.catalog"],
     ["trainer.models"],
