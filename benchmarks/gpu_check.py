@@ -148,14 +148,12 @@ def build(settings: Settings, model_name: str, placement: str) -> tuple[Any, Any
     return datamodule, model
 
 
-def run_case(case: Case, settings: Settings) -> dict[str, Any]:
+def timed_trainer(settings: Settings, clock: Any, **placement: Any) -> Any:
+    """One Trainer for every timed run: training steps only, nothing else on the clock
+    (no validation, logging, checkpoints or progress bar); ``placement`` adds DDP."""
     import pytorch_lightning as pl
 
-    datamodule, model = build(settings, case.model, case.placement)
-    if case.compiled:  # the core does the work; readouts differ per session
-        model.model.core.compile(backend=settings.compile_backend)
-    clock = StepClock.make()
-    trainer = pl.Trainer(
+    return pl.Trainer(
         accelerator=settings.accelerator,
         devices=1,
         precision=settings.precision,
@@ -168,7 +166,17 @@ def run_case(case: Case, settings: Settings) -> dict[str, Any]:
         enable_model_summary=False,
         use_distributed_sampler=False,
         callbacks=[clock],
+        **placement,
     )
+
+
+def run_case(case: Case, settings: Settings) -> dict[str, Any]:
+
+    datamodule, model = build(settings, case.model, case.placement)
+    if case.compiled:  # the core does the work; readouts differ per session
+        model.model.core.compile(backend=settings.compile_backend)
+    clock = StepClock.make()
+    trainer = timed_trainer(settings, clock)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
@@ -213,7 +221,6 @@ def ddp_smoke(settings: Settings) -> dict[str, Any]:
 
 def ddp_child(settings: Settings) -> None:
     """In the child: the contract's backend, Lightning's Kubeflow environment, DDP."""
-    import pytorch_lightning as pl
     from pytorch_lightning.plugins.environments import KubeflowEnvironment
     from pytorch_lightning.strategies import DDPStrategy
 
@@ -228,22 +235,7 @@ def ddp_child(settings: Settings) -> None:
         find_unused_parameters=True,
     )
     clock = StepClock.make()
-    trainer = pl.Trainer(
-        accelerator=settings.accelerator,
-        devices=1,
-        num_nodes=1,
-        strategy=strategy,
-        precision=settings.precision,
-        max_steps=settings.warmup + settings.steps,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        use_distributed_sampler=False,
-        callbacks=[clock],
-    )
+    trainer = timed_trainer(settings, clock, num_nodes=1, strategy=strategy)
     trainer.fit(model, datamodule=datamodule)
     timed = clock.starts[settings.warmup :]
     result = {
