@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from trainer.configs.dataset_schema.ops import (
@@ -128,3 +132,14 @@ def test_the_reference_lists_every_op_and_parameter():
             for param in spec.params:
                 assert f"`{param}`:" in text
     assert "`missing_pct: {theshold: 45}` (VisionCore's spelling) is accepted" in text
+
+
+def test_the_schema_imports_without_torch_and_resolves_to_plain_data():
+    code = (
+        "import sys; import trainer.configs.dataset_schema.ops;"
+        " assert 'torch' not in sys.modules and 'numpy' not in sys.modules, sorted(sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    resolved = check_op_list([{"temporal_basis": {}}, {"smooth": 1}], WHERE, "transform")
+    assert json.loads(json.dumps(resolved)) == resolved  # hashable as JSON for cache keys
