@@ -255,10 +255,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_video_arguments(train)
     generate = sub.add_parser(
         "generate",
-        help="generate missing synthetic sessions",
+        help="generate missing synthetic sessions and derive every session's training arrays",
         formatter_class=DefaultsHelpFormatter,
     )
     _add_data_args(generate)
+    generate.add_argument(
+        "--dset_dtype",
+        choices=DSET_DTYPES,
+        default="uint8",
+        help="stimulus storage the derived arrays are made for (as training's --dset_dtype)",
+    )
     plot = sub.add_parser(
         "plot",
         help="PNGs of training curves and receptive fields of a run",

@@ -32,6 +32,7 @@ from trainer.recordings.files import (
     read_json_object,
     save_json,
     save_npy,
+    write_named,
 )
 from trainer.recordings.store import DERIVED_DIR, open_raw_session
 
@@ -116,14 +117,19 @@ def ensure_derived(
         def fill(tmp: Path) -> None:
             entries = {}
             for name, array in derived.arrays.items():
-                save_npy(tmp / f"{name}.npy", array)
+                file = tmp / f"{name}.npy"  # a full volume's error names the published path
+                write_named(file, lambda f, a=array: save_npy(f, a), final / file.name)
                 entries[name] = {
                     "dtype": str(array.dtype),
                     "shape": list(array.shape),
                     "bytes": (tmp / f"{name}.npy").stat().st_size,
                 }
             meta = {"format": FORMAT, "version": DERIVE_VERSION, **derived.meta}
-            save_json(tmp / META_FILE, {**meta, "arrays": entries})
+            write_named(
+                tmp / META_FILE,
+                lambda f: save_json(f, {**meta, "arrays": entries}),
+                final / META_FILE,
+            )
 
         return publish_folder(
             final, fill, lambda p: derived_problems(p) == [], replace=bool(problems)
