@@ -2,7 +2,8 @@
 
 Subcommands: ``train`` (the default when the first argument is an option, so VisionCore's
 ``train_ddp_multidataset.py`` command lines keep working), ``generate`` (synthetic
-sessions onto a data volume ahead of time) and ``plot`` (figures of a finished run).
+sessions onto a data volume ahead of time), ``plot`` (figures of a finished run) and
+``import-visioncore`` (VisionCore recordings into the session store).
 Errors become one line on stderr and an exit code from :mod:`trainer.contract.exit_codes`; the
 traceback appears only with ``--debug``.
 """
@@ -26,7 +27,7 @@ from trainer.contract.preemption import Preempted, SigtermFlag
 from trainer.video.options import add_video_arguments
 
 PROG = "corejob-train"
-SUBCOMMANDS = ("train", "generate", "plot")
+SUBCOMMANDS = ("train", "generate", "plot", "import-visioncore")
 SCHEDULERS = ("cosine", "cosine_restarts", "none")
 DSET_DTYPES = ("uint8", "bfloat16", "float32")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
@@ -236,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=DefaultsHelpFormatter,
     )
     sub = parser.add_subparsers(
-        dest="command", metavar="{train,generate,plot}", parser_class=_OneLineParser
+        dest="command",
+        metavar="{train,generate,plot,import-visioncore}",
+        parser_class=_OneLineParser,
     )
     train = sub.add_parser(
         "train", help="train a model (default subcommand)", formatter_class=DefaultsHelpFormatter
@@ -268,6 +271,16 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out_dir", default=None, help="default: RUN_DIR/plots")
     plot.add_argument("--data_root", default=None, help="where the run's sessions live")
     plot.add_argument("--debug", action="store_true", help="print tracebacks on errors")
+    from trainer.recordings.visioncore_import import add_import_arguments
+
+    add_import_arguments(
+        sub.add_parser(
+            "import-visioncore",
+            help="convert VisionCore DictDataset recordings (SRC/<session>/datasets/*.dset)"
+            " into corejob sessions under DST",
+            formatter_class=DefaultsHelpFormatter,
+        )
+    )
     return parser
 
 
@@ -287,6 +300,11 @@ def _dispatch(args: argparse.Namespace, sigterm: SigtermFlag) -> int:
 
         for path in plot_run(args.run_dir, args.out_dir, args.data_root):
             print(path, flush=True)
+        return exit_codes.SUCCESS
+    if args.command == "import-visioncore":
+        from trainer.recordings.visioncore_import import run_import
+
+        run_import(args, out=lambda line: print(line, flush=True))
         return exit_codes.SUCCESS
     if args.command == "generate":
         from trainer.run import generate
