@@ -197,3 +197,15 @@ def test_a_file_that_needs_unsafe_unpickling_needs_the_flag(tmp_path, recorded, 
     assert run_cli(argv) == 0
     meta = open_raw_session(dst / "sess_b").recording("gratings").meta
     assert meta["dropped_metadata"] == ["sess"]  # not JSON: left out, and said so
+
+
+def test_help_lists_the_subcommand_and_shows_its_defaults(capsys):
+    for argv in (["--help"], ["import-visioncore", "--help"]):
+        with pytest.raises(SystemExit) as done:
+            run_cli(argv)
+        assert done.value.code == 0
+    top, sub = capsys.readouterr().out.split("usage: corejob-train import-visioncore")
+    assert "import-visioncore" in top and "convert VisionCore DictDataset" in " ".join(top.split())
+    text = " ".join(sub.split())
+    assert "SRC DST" in text and "checked against t_bins) (default: 240.0)" in text
+    assert "(default: None)" not in text and "(default: False)" not in text
