@@ -79,6 +79,11 @@ def load_dset(file: Path, allow_unsafe_pickle: bool = False) -> dict[str, Any]:
             file, f"needs arbitrary unpickling to load ({what} is not a tensor or plain"
             f" array, so weights_only loading refuses it); {_UNSAFE_HINT}",
         ) from None  # fmt: skip
+    except (ImportError, AttributeError) as error:  # unsafe loading, a class not installed
+        raise DataError(
+            file, f"unpickling it needs code this environment lacks ({error}); install the"
+            " package that defines it, or save the file without that object in its metadata",
+        ) from None  # fmt: skip
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as error:
         if isinstance(error, OSError) and storage_error(error) is not None:
             raise  # the volume, not the file: the CLI reports it as such

@@ -40,11 +40,15 @@ def recorded():
     return simulate_raw_session(spec)
 
 
-def save_dset(file: Path, covariates: dict, metadata: dict | None = None) -> None:
-    """What VisionCore's ``DictDataset.save`` writes (tensors; numpy metadata allowed)."""
+def save_dset(file: Path, covariates: dict, metadata: dict | None = None, legacy=False) -> None:
+    """What VisionCore's ``DictDataset.save`` writes (tensors; numpy metadata allowed).
+
+    ``legacy``: torch's pre-1.6 file format (cannot be memory-mapped: read into memory).
+    """
     file.parent.mkdir(parents=True, exist_ok=True)
     tensors = {key: torch.from_numpy(np.array(value)) for key, value in covariates.items()}
-    torch.save({"covariates": tensors, "metadata": metadata or {}}, file)
+    data = {"covariates": tensors, "metadata": metadata or {}}
+    torch.save(data, file, _use_new_zipfile_serialization=not legacy)
 
 
 def visioncore_covariates(recorded, stim_type: str) -> dict[str, np.ndarray]:
@@ -67,7 +71,8 @@ def make_src(root: Path, recorded) -> Path:
         missing_pct_times=recorded.missing_pct.times,
         missing_pct=recorded.missing_pct.pct,
     )
-    save_dset(src / "sess_b/datasets/gratings.dset", visioncore_covariates(recorded, "gratings"))
+    covariates = visioncore_covariates(recorded, "gratings")
+    save_dset(src / "sess_b/datasets/gratings.dset", covariates, legacy=True)
     return src
 
 
@@ -104,6 +109,8 @@ def test_the_cli_converts_sessions_bit_for_bit(tmp_path, recorded, capsys):
     only = open_raw_session(dst / "sess_b")
     np.testing.assert_array_equal(only.cids, np.arange(5))  # robs columns: VisionCore's cids
     assert only.missing_pct is None and list(only.recordings) == ["gratings"]
+    for key, array in recorded.recordings["gratings"].covariates.items():  # legacy format
+        assert only.recording("gratings").covariates[key].tobytes() == array.tobytes(), key
     assert run_cli(["import-visioncore", str(src), str(dst)]) == exit_codes.DATA_ERROR
     assert capsys.readouterr().err == (
         f"corejob-train: error: {dst / 'sess_a'}: holds a session already; pass --replace\n"
@@ -197,6 +204,25 @@ def test_a_file_that_needs_unsafe_unpickling_needs_the_flag(tmp_path, recorded, 
     assert run_cli(argv) == 0
     meta = open_raw_session(dst / "sess_b").recording("gratings").meta
     assert meta["dropped_metadata"] == ["sess"]  # not JSON: left out, and said so
+
+
+def test_unsafe_loading_of_a_class_that_is_not_installed_names_it(
+    tmp_path, recorded, capsys, monkeypatch
+):
+    src, dst = make_src(tmp_path, recorded), tmp_path / "dst"
+    (tmp_path / "lab_package.py").write_text("class Session:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import lab_package  # the lab's private package, present where the file was saved
+
+    file = src / "sess_b/datasets/gratings.dset"
+    save_dset(file, visioncore_covariates(recorded, "gratings"), {"sess": lab_package.Session()})
+    monkeypatch.delitem(sys.modules, "lab_package")
+    (tmp_path / "lab_package.py").unlink()  # and absent where it is imported
+    argv = ["import-visioncore", str(src), str(dst), "--allow-unsafe-pickle"]
+    assert run_cli(argv) == exit_codes.DATA_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith(f"corejob-train: error: {file}: unpickling it needs code this")
+    assert "No module named 'lab_package'" in err and err.count("\n") == 1
 
 
 def test_help_lists_the_subcommand_and_shows_its_defaults(capsys):
