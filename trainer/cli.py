@@ -2,8 +2,7 @@
 
 Subcommands: ``train`` (the default when the first argument is an option, so VisionCore's
 ``train_ddp_multidataset.py`` command lines keep working), ``generate`` (synthetic
-sessions onto a data volume ahead of time), ``plot`` (figures of a finished run) and
-``import-visioncore`` (VisionCore recordings into the session store).
+sessions onto a data volume ahead of time) and ``plot`` (figures of a finished run).
 Errors become one line on stderr and an exit code from :mod:`trainer.contract.exit_codes`; the
 traceback appears only with ``--debug``.
 """
@@ -237,9 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=DefaultsHelpFormatter,
     )
     sub = parser.add_subparsers(
-        dest="command",
-        metavar="{train,generate,plot,import-visioncore}",
-        parser_class=_OneLineParser,
+        dest="command", metavar="{" + ",".join(SUBCOMMANDS) + "}", parser_class=_OneLineParser
     )
     train = sub.add_parser(
         "train", help="train a model (default subcommand)", formatter_class=DefaultsHelpFormatter
@@ -262,15 +259,6 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=DefaultsHelpFormatter,
     )
     _add_data_args(generate)
-    plot = sub.add_parser(
-        "plot",
-        help="PNGs of training curves and receptive fields of a run",
-        formatter_class=DefaultsHelpFormatter,
-    )
-    plot.add_argument("run_dir", help="a run directory written by train")
-    plot.add_argument("--out_dir", default=None, help="default: RUN_DIR/plots")
-    plot.add_argument("--data_root", default=None, help="where the run's sessions live")
-    plot.add_argument("--debug", action="store_true", help="print tracebacks on errors")
     from trainer.recordings.visioncore_import import add_import_arguments
 
     add_import_arguments(
@@ -281,6 +269,15 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=DefaultsHelpFormatter,
         )
     )
+    plot = sub.add_parser(
+        "plot",
+        help="PNGs of training curves and receptive fields of a run",
+        formatter_class=DefaultsHelpFormatter,
+    )
+    plot.add_argument("run_dir", help="a run directory written by train")
+    plot.add_argument("--out_dir", default=None, help="default: RUN_DIR/plots")
+    plot.add_argument("--data_root", default=None, help="where the run's sessions live")
+    plot.add_argument("--debug", action="store_true", help="print tracebacks on errors")
     return parser
 
 
@@ -301,15 +298,15 @@ def _dispatch(args: argparse.Namespace, sigterm: SigtermFlag) -> int:
         for path in plot_run(args.run_dir, args.out_dir, args.data_root):
             print(path, flush=True)
         return exit_codes.SUCCESS
-    if args.command == "import-visioncore":
-        from trainer.recordings.visioncore_import import run_import
-
-        run_import(args, out=lambda line: print(line, flush=True))
-        return exit_codes.SUCCESS
     if args.command == "generate":
         from trainer.run import generate
 
         generate(args)
+        return exit_codes.SUCCESS
+    if args.command == "import-visioncore":
+        from trainer.recordings.visioncore_import import run_import
+
+        run_import(args, out=lambda line: print(line, flush=True))
         return exit_codes.SUCCESS
     from trainer.quiet_logs import quiet_logs
     from trainer.run import train
