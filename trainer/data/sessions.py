@@ -3,7 +3,7 @@
 A session with a ``synthetic:`` block is simulated at 240 Hz on first use under
 ``<data_root>/synthetic_raw/`` (``trainer.synthetic.raw.ensure_raw_session``: once per spec,
 race-safe, damaged copies regenerated). Any other session is a recording the user brings:
-``corejob-train import-visioncore`` converts VisionCore's files into
+``corejob-train import-visioncore SRC <data_root>`` converts VisionCore's files into
 ``<data_root>/<session>/``; when it is not there the error says so and how to fix it.
 """
 
@@ -24,7 +24,7 @@ def recorded_session_folder(config: DatasetConfig, session: SessionConfig) -> Pa
         raise DataError(
             folder,
             f"no raw session {session.name!r} here (named by {session.source}); convert "
-            f"VisionCore's files with: corejob-train import-visioncore SRC {folder}",
+            f"VisionCore's files with: corejob-train import-visioncore SRC {config.data_root}",
         )
     return folder
 

@@ -163,8 +163,9 @@ def write_raw_session(
 
 
 def _check_writable(session: RawSession, folder: Path) -> None:
-    n_units = int(np.asarray(session.cids).shape[0])
-    if np.asarray(session.cids).ndim != 1 or len(set(np.asarray(session.cids).tolist())) != n_units:
+    cids = np.asarray(session.cids)
+    n_units = int(cids.shape[0]) if cids.ndim == 1 else 0
+    if cids.ndim != 1 or cids.dtype.kind not in "iu" or np.unique(cids).size != n_units:
         raise DataError(folder / SESSION_FILE, "cids: not a 1-D list of distinct unit ids")
     if not session.recordings:
         raise DataError(folder / SESSION_FILE, "types: the session has no recording")

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
-from trainer.configs.dataset_schema.ops import DATAFILTER_OPS, TRANSFORM_OPS, check_op_list
+from trainer.configs.dataset_schema.ops import (
+    DATAFILTER_OPS,
+    TRANSFORM_OPS,
+    check_op_list,
+    ops_reference_markdown,
+)
 from trainer.contract.errors import ConfigError
 
 WHERE = "exp/multi.yaml: transforms.eye_vel.ops"
@@ -113,3 +122,24 @@ def test_theshold_is_accepted_where_it_meant_what_visioncore_applied():
 def test_a_transform_op_is_not_a_datafilter():
     message = error_of([{"pixelnorm": {}}], "datafilter")
     assert "unknown datafilter op; allowed: valid_nlags, missing_pct" in message
+
+
+def test_the_reference_lists_every_op_and_parameter():
+    text = ops_reference_markdown()
+    for vocabulary in (TRANSFORM_OPS, DATAFILTER_OPS):
+        for name, spec in vocabulary.items():
+            assert f"- **`{name}`** — {spec.doc}" in text
+            for param in spec.params:
+                assert f"`{param}`:" in text
+    assert "`missing_pct: {theshold: 45}` (VisionCore's spelling) is accepted" in text
+
+
+def test_the_schema_imports_without_torch_and_resolves_to_plain_data():
+    code = (
+        "import sys; import trainer.configs.dataset_schema.ops;"
+        " assert 'torch' not in sys.modules and 'numpy' not in sys.modules, sorted(sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    resolved = check_op_list([{"temporal_basis": {}}, {"smooth": 1}], WHERE, "transform")
+    assert json.loads(json.dumps(resolved)) == resolved  # hashable as JSON for cache keys

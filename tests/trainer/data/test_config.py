@@ -107,7 +107,7 @@ def test_a_recorded_session_not_yet_imported_names_path_and_command(tmp_path: Pa
         raw_session_folders(config)
     assert str(caught.value) == (
         f"{tmp_path}/s1: no raw session 's1' here (named by {tmp_path}/ds/s1.yaml); convert "
-        f"VisionCore's files with: corejob-train import-visioncore SRC {tmp_path}/s1"
+        f"VisionCore's files with: corejob-train import-visioncore SRC {tmp_path}"
     )
 
 

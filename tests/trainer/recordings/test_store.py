@@ -179,3 +179,17 @@ def test_a_full_disk_names_the_file_and_leaves_no_session(tmp_path):
         assert message.startswith(f"{root}/s1/") and ".npy: no space left on device" in message
         assert ".tmp-" not in message and caught.value.exit_code == 144
         assert list(root.iterdir()) == [] and not is_raw_session(root / "s1")
+
+
+def test_checksums_find_a_changed_byte_that_headers_and_sizes_miss(written):
+    _, folder = written
+    file = folder / "gratings" / "stim.npy"
+    with open(file, "r+b") as handle:
+        handle.seek(-1, 2)
+        last = handle.read(1)
+        handle.seek(-1, 2)
+        handle.write(bytes([last[0] ^ 0xFF]))
+    assert verify_raw_session(folder) == []  # cheap checks: the file looks whole
+    assert verify_raw_session(folder, checksums=True) == [
+        f"{file}: checksum mismatch (sha256 differs from the recorded one)"
+    ]

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 import trainer.synthetic.raw as raw
+from tests.support.volumes import mounted_tmpfs
+from trainer.contract.errors import StorageError
 from trainer.recordings.session import REQUIRED_COVARIATES, recording_problems
 from trainer.recordings.store import open_raw_session
 from trainer.synthetic import RawSessionSpec, ensure_raw_session, simulate_raw_session
@@ -192,3 +194,15 @@ def test_a_damaged_session_is_regenerated_and_a_changed_spec_gets_its_own_folder
         f" (float32, shape [800, 12]) needs 38528); regenerating it"
     ]
     assert ensure_raw_session(tiny_spec(types=("gratings",), n_frames=402), tmp_path) != folder
+
+
+def test_a_full_volume_is_one_retryable_line_and_leaves_no_session(tmp_path):
+    spec = tiny_spec(types=("gratings",), n_frames=400)  # ~130 kB of arrays
+    with mounted_tmpfs(tmp_path / "small", "64k") as root:
+        with pytest.raises(StorageError) as caught:
+            ensure_raw_session(spec, root)
+        folder = raw.raw_session_dir(spec, root)
+        message = str(caught.value)
+        assert message.startswith(f"{folder}/gratings/") and "no space left on device" in message
+        assert caught.value.exit_code == 144 and ".tmp-" not in message
+        assert [p.name for p in folder.parent.iterdir()] == [f".{folder.name}.lock"]

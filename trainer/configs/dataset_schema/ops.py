@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trainer.configs.model_schema.fields import ANY, NUMBERS, Field, check
+from trainer.configs.model_schema.fields import ANY, NUMBERS, Field, check, field_line
 from trainer.contract.errors import ConfigError
 
 UNUSED = "accepted, unused (as in VisionCore)"
@@ -52,7 +52,7 @@ TEMPORAL_BASIS = {
     "num_cosine_funcs": Field(int, 10, doc="raised cosines"),
     "history_bins": Field(int, 32, doc="kernel length in bins (one zero bin is added)"),
     "log_spacing": Field(bool, True, doc="peaks evenly spaced in log time"),
-    "peak_range_ms": Field(NUMBERS, [5, 100], doc="[first, last] peak, in bin_size_ms units"),
+    "peak_range_ms": Field(NUMBERS, [5, 100], doc="[first, last] peak, ms of bin_size_ms bins"),
     "bin_size_ms": Field(float, 5.0, doc="ms per kernel bin (VisionCore: not the data rate)"),
     "normalize": Field(bool, True, doc="unit L2 norm per basis function"),
     "orthogonalize": Field(bool, False, doc="Gram-Schmidt, in order"),
@@ -262,3 +262,45 @@ def _check_special(name: str, params: dict[str, Any], source: str, key: Any) -> 
         raise ConfigError(source, key("n_lags"), f"must be >= 1, got {params['n_lags']}")
     if name == "dacones" and params["filter_length"] < 1:
         raise ConfigError(source, key("filter_length"), "must be >= 1")
+
+
+def ops_reference_markdown() -> str:
+    """The op vocabulary as markdown (a section of the dataset-config reference)."""
+    lines = [
+        "## transform ops (`transforms.<name>.ops`)",
+        "",
+        "Each op is `- <op>: <config>`: a mapping of the parameters below, a scalar for the",
+        "parameter marked *scalar*, nothing (defaults), or a list of one-key mappings.",
+        "The source array is cast to float32 first, as VisionCore does.",
+        "",
+    ]
+    lines += _op_lines(TRANSFORM_OPS)
+    lines += [
+        "",
+        "## datafilter ops (`datafilters.<name>.ops`, AND-combined)",
+        "",
+        f"`missing_pct: {{{MISSPELT_THRESHOLD}: {MISSING_PCT_DEFAULT:g}}}` (VisionCore's spelling)"
+        f" is accepted; any other `{MISSPELT_THRESHOLD}` value is an error, because VisionCore"
+        f" ignores that key and applies {MISSING_PCT_DEFAULT:g}.",
+        "",
+    ]
+    lines += _op_lines(DATAFILTER_OPS)
+    return "\n".join(lines) + "\n"
+
+
+def _op_lines(vocabulary: Mapping[str, OpSpec]) -> list[str]:
+    lines = []
+    for name, spec in vocabulary.items():
+        lines.append(f"- **`{name}`** — {spec.doc}")
+        for param, f in spec.params.items():
+            marks = [
+                m
+                for m, on in (
+                    ("scalar", param == spec.scalar),
+                    ("required", param in spec.required),
+                )
+                if on
+            ]
+            suffix = f" ({', '.join(marks)})" if marks else ""
+            lines.append(f"  - {field_line(param, f)}{suffix}")
+    return lines

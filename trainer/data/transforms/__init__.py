@@ -17,7 +17,12 @@ from typing import Any
 import numpy as np
 
 from trainer.configs.dataset_schema.ops import check_op_list, op_key, split_where
-from trainer.data.transforms import bases, datafilters, pointwise, temporal  # registers ops
+from trainer.data.transforms import (  # noqa: F401 (importing them registers their ops)
+    bases,
+    datafilters,
+    pointwise,
+    temporal,
+)
 from trainer.data.transforms.codec import affine_stim_codec
 from trainer.data.transforms.registry import (
     DATAFILTER_REGISTRY,
@@ -38,7 +43,6 @@ __all__ = [
     "sampling_factor",
     "split_by_trials",
 ]
-_REGISTERING_MODULES = (bases, datafilters, pointwise, temporal)
 
 
 def _op_where(where: str, index: int, name: str) -> str:
@@ -85,8 +89,3 @@ def build_datafilter(
         return mask
 
     return combined
-
-
-def describe_ops(ops: list[Any], where: str, kind: str = "transform") -> list[dict[str, Any]]:
-    """The resolved op list (defaults filled in): what a cache key should hash."""
-    return check_op_list(ops, where, kind)

@@ -19,7 +19,10 @@ def pixelnorm(params: dict[str, Any], where: str) -> Transform:
     """Pixels 0..255 to about [-0.5, 0.5]: ``(x - 127) / 255`` in float32."""
 
     def apply(x: np.ndarray, ctx: OpContext) -> np.ndarray:
-        return (x.astype(np.float32) - np.float32(127)) / np.float32(255)
+        out = x.astype(np.float32)  # a new array: the in-place steps below never touch x
+        out -= np.float32(127)
+        out /= np.float32(255)
+        return out
 
     return apply
 

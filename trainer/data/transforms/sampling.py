@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from trainer.configs.dataset_schema.ops import split_where
 from trainer.contract.errors import ConfigError
 from trainer.recordings.session import RawRecording
 
@@ -32,14 +33,19 @@ GAP_BINS = 1.5  # a step in t_bins longer than this many source bins ends a segm
 
 
 def sampling_factor(source_rate: float, target_rate: float, where: str = "sampling") -> int:
-    """The integer number of source bins per target bin (``ConfigError`` otherwise)."""
+    """The integer number of source bins per target bin (``ConfigError`` otherwise).
+
+    ``where`` is ``"<file>: <key of the sampling block>"`` (``"a.yaml: sampling"``).
+    """
+    source, block = split_where(where)
+    key = f"{block}.target_rate" if block else "target_rate"
     if target_rate <= 0:
-        raise ConfigError(where, "target_rate", f"must be > 0, got {target_rate}")
+        raise ConfigError(source, key, f"must be > 0, got {target_rate}")
     factor = source_rate / target_rate
     if factor < 1 - 1e-9 or abs(factor - round(factor)) > 1e-6:
         raise ConfigError(
-            where,
-            "target_rate",
+            source,
+            key,
             f"{target_rate:g} Hz must divide the source rate {source_rate:g} Hz"
             " (a whole number of source bins per target bin)",
         )
@@ -62,7 +68,10 @@ def group_starts(trial_inds: np.ndarray, t_bins: np.ndarray, rate: float, factor
 
 
 def resample(recording: RawRecording, target_rate: float, where: str = "sampling") -> RawRecording:
-    """The recording at ``target_rate`` (see the module docstring for each covariate)."""
+    """The recording at ``target_rate`` (see the module docstring for each covariate).
+
+    ``where`` names the config's sampling block in errors (``"a.yaml: sampling"``).
+    """
     factor = sampling_factor(recording.source_rate, target_rate, where)
     if factor == 1:
         return recording

@@ -90,7 +90,8 @@ def dacones(params: dict[str, Any], where: str) -> Transform:
     ``y = Ky * x``, ``z = Kz * x`` (causal, zero before the start) and ``r = alpha y /
     max(1 + relu(beta) z, 1e-6)``. ``sampling_rate`` (default 240, as in VisionCore) sets
     the filters' time step, not the data's rate: set it to the target rate to make the
-    time constants mean milliseconds of the resampled data.
+    time constants mean milliseconds of the resampled data. (VisionCore's branch for uint8
+    input never runs: its pipeline, like ours, hands ops float32.)
     """
     k_y, k_z = cone_filters(params)
     alpha, beta = params["alpha"], max(params["beta"], 0.0)

@@ -15,6 +15,7 @@ def make_context(
     kept_cids: np.ndarray | None = None,
     missing: MissingPct | None = None,
     rate_hz: float = 120.0,
+    t_bins: np.ndarray | None = None,
 ) -> OpContext:
     """An ``OpContext`` over ``len(trial_inds)`` bins of a session with those units."""
     trial_inds = np.asarray(trial_inds, dtype=np.int64)
@@ -25,7 +26,7 @@ def make_context(
         session=session,
         cids=session_cids if kept_cids is None else np.asarray(kept_cids),
         rate_hz=rate_hz,
-        t_bins=np.arange(steps) / rate_hz,
+        t_bins=np.arange(steps) / rate_hz if t_bins is None else np.asarray(t_bins),
         trial_inds=trial_inds,
         dpi_valid=np.ones(steps, dtype=bool) if dpi_valid is None else np.asarray(dpi_valid),
     )

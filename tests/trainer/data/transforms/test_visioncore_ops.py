@@ -47,8 +47,9 @@ def recording_of(config: dict, seed: int = 0):
 def context_of(rec, kept):
     cov = rec.covariates
     missing = MissingPct(np.array([0.0, 1e4]), np.full((2, 6), 10.0, np.float32))
-    ctx = make_context(cov["trial_inds"], cov["dpi_valid"], np.arange(6), kept, missing, 120.0)
-    return type(ctx)(**{**ctx.__dict__, "t_bins": cov["t_bins"]})
+    return make_context(
+        cov["trial_inds"], cov["dpi_valid"], np.arange(6), kept, missing, 120.0, cov["t_bins"]
+    )
 
 
 def behaviour(config: dict, rec, ctx) -> np.ndarray:
