@@ -18,9 +18,11 @@ import pytest
 import torch
 
 from tests.support.trainer_launch import run_trainer
+from tests.trainer.recordings.test_visioncore_import import save_dset
 from trainer.configs.dataset_schema import load_dataset_files
 from trainer.data import MultiDatasetDM, load_dataset_config
-from trainer.recordings.store import write_raw_session
+from trainer.models.bits_per_spike import oracle_bps
+from trainer.recordings.store import open_raw_session, write_raw_session
 from trainer.synthetic.presets import resolve_params
 from trainer.synthetic.raw import RawSessionSpec, simulate_raw_session
 
@@ -94,3 +96,35 @@ def test_corejob_train_trains_two_steps_with_history_and_behaviour(
     assert history_mlp  # the history encoder exists, sized 5 lags x the session's units
     first = checkpoint["state_dict"]["model.spike_history.0.mlp.0.linear.weight_orig"]
     assert first.shape[-1] == 5 * sizes[0]
+
+
+def test_an_imported_visioncore_recording_gives_the_same_samples(history_data, tmp_path):
+    """VisionCore's files (``<session>/datasets/<type>.dset`` + unit data) through
+    ``corejob-train import-visioncore`` give the samples the raw session gives; recorded
+    data has no ground truth, so no oracle (the result then has no oracle fields)."""
+    root, _ = history_data
+    name = "Allen_2022-02-16"
+    session = open_raw_session(root / name)
+    src = tmp_path / "src"
+    for stim_type, recording in session.recordings.items():
+        covariates = {k: v for k, v in recording.covariates.items() if k != "rates"}
+        covariates["dpi_valid"] = np.asarray(covariates["dpi_valid"], dtype=np.float32)
+        save_dset(src / name / "datasets" / f"{stim_type}.dset", covariates, {"name": stim_type})
+    np.savez(
+        src / name / "units.npz",
+        cids=session.cids,
+        missing_pct_times=session.missing_pct.times,
+        missing_pct=session.missing_pct.pct,
+    )
+    data = tmp_path / "data"
+    assert run_trainer(["import-visioncore", str(src), str(data)]) == 0
+    imported = MultiDatasetDM(load_dataset_config(str(HISTORY), data, 1), batch_size=8)
+    direct = MultiDatasetDM(load_dataset_config(str(HISTORY), root, 1), batch_size=8)
+    for dm in (imported, direct):
+        dm.setup("fit")
+    got = imported.train_dataset.datasets[0].fetch(np.arange(32))
+    want = direct.train_dataset.datasets[0].fetch(np.arange(32))
+    assert sorted(got) == ["behavior", "dfs", "history", "robs", "stim"]
+    for key in want:
+        assert torch.equal(got[key], want[key]), key
+    assert oracle_bps(imported) == {} and oracle_bps(direct) != {}
