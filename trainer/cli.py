@@ -26,7 +26,7 @@ from trainer.contract.preemption import Preempted, SigtermFlag
 from trainer.video.options import add_video_arguments
 
 PROG = "corejob-train"
-SUBCOMMANDS = ("train", "generate", "plot")
+SUBCOMMANDS = ("train", "generate", "plot", "import-visioncore")
 SCHEDULERS = ("cosine", "cosine_restarts", "none")
 DSET_DTYPES = ("uint8", "bfloat16", "float32")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=DefaultsHelpFormatter,
     )
     sub = parser.add_subparsers(
-        dest="command", metavar="{train,generate,plot}", parser_class=_OneLineParser
+        dest="command", metavar="{" + ",".join(SUBCOMMANDS) + "}", parser_class=_OneLineParser
     )
     train = sub.add_parser(
         "train", help="train a model (default subcommand)", formatter_class=DefaultsHelpFormatter
@@ -255,10 +255,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_video_arguments(train)
     generate = sub.add_parser(
         "generate",
-        help="generate missing synthetic sessions",
+        help="generate missing synthetic sessions and derive every session's training arrays",
         formatter_class=DefaultsHelpFormatter,
     )
     _add_data_args(generate)
+    generate.add_argument(
+        "--dset_dtype",
+        choices=DSET_DTYPES,
+        default="uint8",
+        help="stimulus storage the derived arrays are made for (as training's --dset_dtype)",
+    )
+    from trainer.recordings.visioncore_import import add_import_arguments
+
+    add_import_arguments(
+        sub.add_parser(
+            "import-visioncore",
+            help="convert VisionCore DictDataset recordings (SRC/<session>/datasets/*.dset)"
+            " into corejob sessions under DST",
+            formatter_class=DefaultsHelpFormatter,
+        )
+    )
     plot = sub.add_parser(
         "plot",
         help="PNGs of training curves and receptive fields of a run",
@@ -292,6 +308,11 @@ def _dispatch(args: argparse.Namespace, sigterm: SigtermFlag) -> int:
         from trainer.run import generate
 
         generate(args)
+        return exit_codes.SUCCESS
+    if args.command == "import-visioncore":
+        from trainer.recordings.visioncore_import import run_import
+
+        run_import(args, out=lambda line: print(line, flush=True))
         return exit_codes.SUCCESS
     from trainer.quiet_logs import quiet_logs
     from trainer.run import train

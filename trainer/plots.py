@@ -132,20 +132,25 @@ def _line(ax, epochs, history, key, **style) -> None:
         ax.plot(epochs, ys, marker=".", label=key, **style)
 
 
-def ground_truth_rfs(session_dir: Path) -> np.ndarray | None:
-    """True spatial RFs ``(N, H, W)`` of a synthetic session, or None for other data."""
-    meta_file = session_dir / "meta.json"
-    if not meta_file.is_file():
+def ground_truth_rfs(raw_dir: Path, cids: list[int] | None = None) -> np.ndarray | None:
+    """True spatial RFs ``(N, H, W)`` of a synthetic raw session's kept units (``cids``,
+    default all), or None for other data."""
+    manifest = raw_dir / "session.json"
+    if not manifest.is_file():
         return None
     from trainer.synthetic.neurons import gabor_bank, render_gabor
 
-    meta = json.loads(meta_file.read_text())
-    if "units" not in meta:
+    session = json.loads(manifest.read_text())
+    info = session.get("info", {})
+    if "units" not in info or "spec" not in info:
         return None
-    size = int(meta["params"]["image_size"])
-    bank = gabor_bank(meta["params"])
+    params = info["spec"]["params"]
+    size = int(params["image_size"])
+    bank = gabor_bank(params)
+    column = {int(c): i for i, c in enumerate(session["cids"])}
+    units = [info["units"][column[c]] for c in cids] if cids is not None else info["units"]
     rfs = []
-    for unit in meta["units"]:
+    for unit in units:
         theta, sf, sigma = bank[unit["bank_index"]]
         rfs.append(render_gabor(size, unit["center_yx"], theta, sf, sigma, 0.0).reshape(size, size))
     return np.asarray(rfs)
@@ -214,10 +219,13 @@ def plot_receptive_fields(run_dir: Path, out: Path, data_root: str | None) -> li
     model = MultiDatasetModel.load_from_corejob_checkpoint(checkpoint)
     if not model.dataset_config:
         return []
-    config = DatasetConfig.from_dict(model.dataset_config, data_root)
+    try:
+        config = DatasetConfig.from_dict(model.dataset_config, data_root)
+    except ConfigError:  # a run from before VisionCore's dataset dialect: no sessions to find
+        return []
     paths = []
     for idx, (session, info) in enumerate(zip(config.sessions, model.sessions, strict=True)):
-        truth = ground_truth_rfs(config.session_dir(session))
+        truth = ground_truth_rfs(config.raw_session_dir(session), session.fields.get("cids"))
         if truth is None:
             continue
         mean, rms = learned_rfs(model, idx, info.n_lags, info.image_shape, info.behavior_dim)

@@ -276,11 +276,14 @@ class V1Family:
         )
 
     def generate(self, args: argparse.Namespace) -> str:
-        from trainer.synthetic import generate_dataset
+        from trainer.data.derived.cache import ensure_derived
+        from trainer.data.sessions import raw_session_folders
 
         config = _dataset_config(args)
-        generate_dataset(config, verify=True)
-        return f"generated {len(config.sessions)} sessions under {config.data_root}"
+        raws = raw_session_folders(config, verify=True)
+        for raw, session in zip(raws, config.sessions, strict=True):
+            ensure_derived(raw, session.fields, args.dset_dtype, session.source)
+        return f"{len(config.sessions)} sessions ready (raw and derived) under {config.data_root}"
 
 
 def family_of_run(args: argparse.Namespace) -> Any:

@@ -20,6 +20,7 @@ from corejob.job.shipped.files import ship_configs
 from corejob.job.values import image_values as split_image_reference
 from corejob.job.values import merge_values
 from trainer.configs import DATASETS, MODELS, is_config_path, resolve_config
+from trainer.configs.dataset_schema import load_dataset_files
 from trainer.configs.families import VIDEO, read_yaml, run_family
 from trainer.configs.model_schema import load_model_config
 from trainer.configs.video_schema import VideoDatasetConfig, VideoModelConfig
@@ -60,9 +61,10 @@ def check_run_configs(model: str, dataset: str) -> None:
     A broken model YAML used to be found 24 s after submission by a failed pod, with the
     trainer's clear message only in ``corejob logs``; now ``submit``/``sweep``/``--dry-run``
     fail at once with that same one line. Checked: names, the run's family (model and
-    dataset must agree), the model config against its family's schema and a video dataset
-    config. A path that is not on this machine names a file inside the image: the trainer
-    checks it there.
+    dataset must agree), the model config against its family's schema and the dataset
+    config against its family's (a V1 one with its session files, transforms and ops). A
+    path that is not on this machine names a file inside the image: the trainer checks it
+    there.
     """
     check_config_name(MODELS, model)
     check_config_name(DATASETS, dataset)
@@ -78,6 +80,7 @@ def check_run_configs(model: str, dataset: str) -> None:
                 schema.from_dict(read_yaml(path, flag), str(path))
         else:
             load_model_config(model)
+            load_dataset_files(dataset)
     except ConfigError as error:
         raise UsageError(str(error)) from None
 

@@ -28,4 +28,4 @@ def test_single_session_config_reuses_the_parent_sessions(tmp_path):
     one = load_dataset_config(path, data_root=tmp_path)
     full = load_dataset_config("synthetic_mixed", data_root=tmp_path)
     assert [s.name for s in one.sessions] == ["mixed_back_few"]
-    assert one.session_dir(one.sessions[0]) == full.session_dir(full.sessions[-1])
+    assert one.raw_session_dir(one.sessions[0]) == full.raw_session_dir(full.sessions[-1])

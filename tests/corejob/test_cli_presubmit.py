@@ -7,6 +7,7 @@ single create request was sent.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,41 @@ def test_a_video_model_is_checked_by_its_own_schema(tmp_path: Path, corejob):
     path.write_text("family: video\nbackbone: {depth: small, chanels: [8]}\n")
     result = corejob("render", "-m", str(path), "-d", "synthetic_views")
     assert result.code == ExitCode.USAGE and "chanels" in result.err
+
+
+@pytest.fixture
+def broken_dataset(tmp_path: Path) -> Path:
+    """synthetic_tiny with one op misspelt in its parent file (VisionCore's dialect)."""
+    from trainer.configs import DATASETS, resolve_config
+
+    source = resolve_config(DATASETS, "synthetic_tiny")
+    path = tmp_path / "my_data.yaml"
+    path.write_text(source.read_text().replace("- maxnorm: {}", "- maxnrom: {}"))
+    shutil.copytree(source.with_suffix(""), tmp_path / "my_data")
+    return path
+
+
+def test_a_broken_dataset_config_fails_dry_run_and_submit_creating_nothing(
+    kube, corejob, broken_dataset
+):
+    for extra in (("--dry-run",), ()):
+        result = corejob("submit", "-m", "res_small", "-d", str(broken_dataset), *extra)
+        assert result.code == ExitCode.USAGE and result.out == ""
+        line = result.err.strip()
+        assert line.startswith(
+            f"corejob: error: {broken_dataset}: transforms.eye_vel.ops[1].maxnrom: "
+        ), line
+        assert "\n" not in line and "maxnorm" in line  # the allowed ops are listed
+    assert kube.requests("create") == []
+
+
+def test_a_dataset_session_file_is_checked_before_submit(tmp_path: Path, corejob, broken_dataset):
+    broken_dataset.write_text(broken_dataset.read_text().replace("maxnrom", "maxnorm"))
+    session = tmp_path / "my_data" / "tiny_gabor.yaml"
+    session.write_text(session.read_text() + "stim_type: gaborium\n")
+    result = corejob("render", "-m", "res_small", "-d", str(broken_dataset))
+    assert result.code == ExitCode.USAGE
+    assert result.err.startswith(f"corejob: error: {session}: stim_type: unknown field; allowed:")
 
 
 def test_the_controller_stays_torch_free():

@@ -1,13 +1,14 @@
-"""Damaged sessions: synthetic ones are regenerated (one line says so), others fail by name.
+"""Damaged data: synthetic raw sessions are regenerated and derived arrays derived again (one
+line says so each time); recorded sessions, which are not ours to regenerate, fail by name.
 
-Every case starts from a copy of the shared generated ``synthetic_tiny`` (``tiny_data``)
-and damages one file the way volumes do: truncation (a full disk mid-copy), garbage in
-``meta.json``, a deleted file, flipped bytes (bit rot, caught by the checksum only).
+Every case starts from a copy of the shared generated ``synthetic_tiny`` (``tiny_data``:
+raw sessions under ``synthetic_raw/`` with their derived arrays in ``derived/``) and
+damages one file the way volumes do: truncation (a full disk mid-copy), garbage in a
+manifest, a deleted file, flipped bytes (bit rot, caught by the checksum only).
 """
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import shutil
@@ -15,15 +16,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+import yaml
 
 from trainer.contract import exit_codes
 from trainer.contract.errors import DataError
 from trainer.data import MultiDatasetDM, load_dataset_config
-from trainer.data.session_store import SessionArrays
-from trainer.synthetic import generate_dataset
-from trainer.synthetic.store import file_digest, read_meta, verify_session
+from trainer.data.sessions import raw_session_folders
+from trainer.recordings.files import file_digest
+from trainer.recordings.store import verify_raw_session
 
 
 def tiny_config(root: Path, sessions: int = 1):
@@ -32,11 +33,11 @@ def tiny_config(root: Path, sessions: int = 1):
 
 @pytest.fixture
 def session(tmp_path, tiny_data) -> Path:
-    """A private copy of the first ``synthetic_tiny`` session under ``tmp_path/data``."""
+    """A private copy of the first ``synthetic_tiny`` raw session under ``tmp_path/data``."""
     config = tiny_config(tmp_path / "data")
-    folder = config.session_dir(config.sessions[0])
-    shutil.copytree(tiny_data / "synthetic" / folder.name, folder)
-    assert verify_session(folder, checksums=True) == []
+    folder = config.raw_session_dir(config.sessions[0])
+    shutil.copytree(tiny_data / "synthetic_raw" / folder.name, folder)
+    assert verify_raw_session(folder, checksums=True) == []
     return folder
 
 
@@ -53,72 +54,79 @@ def flip_byte(file: Path, offset: int) -> None:
         handle.write(bytes([value ^ 0xFF]))
 
 
-def assert_regenerated(folder: Path, recorded: dict) -> None:
-    """Every file is back, byte for byte: the checksums recorded at first generation."""
-    assert verify_session(folder, checksums=True) == []
-    for name, entry in recorded.items():
-        assert file_digest(folder / f"{name}.npy") == entry["sha256"], name
+def digests(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): file_digest(p)
+        for p in sorted(folder.rglob("*.npy"))
+        if "derived" not in p.relative_to(folder).parts
+    }
+
+
+def assert_regenerated(folder: Path, before: dict[str, str]) -> None:
+    """Every raw file is back, byte for byte, and nothing temporary is left."""
+    assert verify_raw_session(folder, checksums=True) == []
+    assert digests(folder) == before
     leftovers = [p.name for p in folder.parent.iterdir() if p.name.startswith(f".{folder.name}.")]
-    assert leftovers in ([], [f".{folder.name}.lock"])  # no temporary or trash folders
+    assert leftovers in ([], [f".{folder.name}.lock"])
 
 
 DAMAGE = {
-    "truncated robs.npy": (lambda f: truncate(f / "robs.npy"), "robs.npy: truncated: 1000 bytes"),
-    "corrupt meta.json": (
-        lambda f: (f / "meta.json").write_text('{"arrays": {"st'),
-        "meta.json: not valid JSON",
+    "truncated robs.npy": (
+        lambda f: truncate(f / "backimage" / "robs.npy"),
+        "backimage/robs.npy: robs: truncated: 1000 bytes",
     ),
-    "deleted dfs.npy": (lambda f: (f / "dfs.npy").unlink(), "dfs.npy: missing"),
-    "garbage stim.npy header": (
-        lambda f: flip_byte(f / "stim.npy", 1),
-        "stim.npy: not a readable .npy file",
+    "corrupt session.json": (
+        lambda f: (f / "session.json").write_text('{"format": "corejob-raw'),
+        "session.json: not valid JSON",
     ),
-    "deleted meta.json": (lambda f: (f / "meta.json").unlink(), "meta.json: missing"),
+    "deleted eyepos.npy": (
+        lambda f: (f / "backimage" / "eyepos.npy").unlink(),
+        "backimage/eyepos.npy: eyepos: missing",
+    ),
 }
 
 
 @pytest.mark.parametrize("damage", DAMAGE, ids=list(DAMAGE))
 def test_data_module_regenerates_a_damaged_synthetic_session(session, damage, capsys):
-    recorded = read_meta(session)["arrays"]
+    before = digests(session)
     spoil, expected = DAMAGE[damage]
     spoil(session)
     dm = MultiDatasetDM(tiny_config(session.parents[1]), batch_size=16)
     dm.prepare_data()
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1, out  # one line, naming the folder and what was wrong
-    assert out[0].startswith(f"{session}: damaged session ({expected}")
+    assert out[0].startswith(f"{session}: damaged session (") and expected in out[0]
     assert out[0].endswith("regenerating it")
-    assert_regenerated(session, recorded)
+    assert_regenerated(session, before)
     dm.setup("fit")  # every rank runs setup again: a sound session is not touched
     assert capsys.readouterr().out == ""
-    batch = next(iter(dm.train_dataloader()))
-    (group,) = batch
+    (group,) = next(iter(dm.train_dataloader()))
     assert group["stim"].shape == (16, 1, 6, 16, 16) and group["robs"].shape == (16, 12)
 
 
 def test_flipped_data_bytes_are_found_by_checksum_in_generate_only(session, capsys):
-    """The start-up check reads headers only; ``generate(verify=True)`` reads everything."""
-    recorded = read_meta(session)["arrays"]
-    flip_byte(session / "robs.npy", 5000)  # inside the data: header and size still agree
+    """The start-up check reads headers only; ``generate`` (verify) reads everything."""
+    before = digests(session)
+    flip_byte(session / "backimage" / "robs.npy", 5000)  # header and size still agree
     config = tiny_config(session.parents[1])
-    generate_dataset(config, verify=False)
+    assert raw_session_folders(config) == [session]
     assert capsys.readouterr().out == ""  # not noticed without checksums: by design
-    assert generate_dataset(config, verify=True) == [session]
+    assert raw_session_folders(config, verify=True) == [session]
     (line,) = capsys.readouterr().out.strip().splitlines()
-    assert line.startswith(f"{session}: damaged session (robs.npy: checksum mismatch")
-    assert_regenerated(session, recorded)
+    assert line.startswith(f"{session}: damaged session (backimage/robs.npy: checksum mismatch")
+    assert_regenerated(session, before)
 
 
 def _repair_after_barrier(root: Path, barrier, log: str) -> None:
     sys.stdout = open(log, "w")  # noqa: SIM115 - the child's notices, for the parent
     barrier.wait()
-    generate_dataset(tiny_config(root), verify=True)
+    raw_session_folders(tiny_config(root), verify=True)
     sys.stdout.flush()
 
 
 def test_ranks_finding_the_same_damage_regenerate_it_once(session, tmp_path):
-    recorded = read_meta(session)["arrays"]
-    truncate(session / "stim.npy")
+    before = digests(session)
+    truncate(session / "backimage" / "stim.npy")
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(3)
     logs = [tmp_path / f"rank{i}.out" for i in range(3)]
@@ -132,21 +140,22 @@ def test_ranks_finding_the_same_damage_regenerate_it_once(session, tmp_path):
         proc.join(120)
     assert [proc.exitcode for proc in procs] == [0, 0, 0]
     notices = [line for log in logs for line in log.read_text().splitlines()]
-    assert len(notices) == 1 and "stim.npy: truncated" in notices[0]  # the others waited
-    assert_regenerated(session, recorded)
+    assert len(notices) == 1 and "stim.npy: stim: truncated" in notices[0]  # the others waited
+    assert_regenerated(session, before)
 
 
-def test_damaged_stimulus_copy_is_derived_again(session, capsys):
+def test_damaged_derived_arrays_are_derived_again(session, capsys):
     config = tiny_config(session.parents[1])
-    MultiDatasetDM(config, batch_size=8, dset_dtype="float32").prepare_data()
-    copy = session / "stim.float32.npy"
-    good = file_digest(copy)
-    truncate(copy, 5000)
     dm = MultiDatasetDM(config, batch_size=8, dset_dtype="float32")
-    dm.setup("fit")
+    (folder,) = dm._materialize()
+    good = file_digest(folder / "stim.npy")
+    truncate(folder / "stim.npy", 5000)
+    capsys.readouterr()
+    MultiDatasetDM(config, batch_size=8, dset_dtype="float32").setup("fit")
     (line,) = capsys.readouterr().out.strip().splitlines()
-    assert line.startswith(f"{copy}: truncated: 5000 bytes") and "deriving it again" in line
-    assert file_digest(copy) == good
+    assert line.startswith(f"{folder}: damaged derived arrays ({folder}/stim.npy: truncated")
+    assert line.endswith("deriving them again")
+    assert file_digest(folder / "stim.npy") == good
 
 
 # --- sessions that are not ours to regenerate (recorded data) -------------------------
@@ -154,64 +163,35 @@ def test_damaged_stimulus_copy_is_derived_again(session, capsys):
 
 @pytest.fixture
 def recorded(session, tmp_path) -> Path:
-    """A session outside the generator's store, as recorded data would be."""
-    folder = tmp_path / "recordings" / "monkey_0421"
-    shutil.copytree(session, folder)
+    """The session as a recording imported to ``<data_root>/<name>/`` (no derived arrays)."""
+    folder = tmp_path / "recorded" / "tiny_back"
+    shutil.copytree(session, folder, ignore=shutil.ignore_patterns("derived"))
     return folder
 
 
-def _write_npy(file: Path, array: np.ndarray) -> None:
-    np.save(file, array)
+def recorded_config(folder: Path, tmp_path: Path):
+    """synthetic_tiny's first session as recorded data: no ``synthetic:`` block."""
+    data = yaml.safe_load(Path(load_dataset_config("synthetic_tiny").source).read_text())
+    del data["synthetic"]
+    parent = tmp_path / "recorded_tiny.yaml"
+    parent.write_text(yaml.safe_dump({**data, "sessions": ["tiny_back"]}))
+    (tmp_path / "recorded_tiny").mkdir()
+    (tmp_path / "recorded_tiny" / "tiny_back.yaml").write_text("session: tiny_back\n")
+    return load_dataset_config(str(parent), data_root=folder.parent)
 
 
-RECORDED_DAMAGE = {
-    "truncated": (lambda f: truncate(f / "robs.npy"), "robs.npy", "truncated: 1000 bytes"),
-    "invalid meta": (lambda f: (f / "meta.json").write_text("{oops"), "meta.json", "not valid"),
-    "missing file": (lambda f: (f / "behavior.npy").unlink(), "behavior.npy", "missing"),
-    "dtype vs meta": (
-        lambda f: _write_npy(f / "dfs.npy", np.ones((3000, 12), np.float64)),
-        "dfs.npy",
-        "holds float64, meta.json says uint8",
-    ),
-    "frames differ": (
-        lambda f: _write_npy(f / "contrast.npy", np.ones(2990, np.float32)),
-        "contrast.npy",
-        "has shape [2990], meta.json says [3000]",
-    ),
-    "units differ (no meta entry)": (
-        lambda f: (
-            _write_npy(f / "robs.npy", np.ones((3000, 5), np.float32)),
-            _drop_array_entries(f),
-        ),
-        "robs.npy",
-        "shape [3000, 5]: meta.json says n_units=12",
-    ),
-}
-
-
-def _drop_array_entries(folder: Path) -> None:
-    """Recorded data need not list its arrays in meta.json: the headers still agree."""
-    meta = json.loads((folder / "meta.json").read_text())
-    del meta["arrays"]
-    (folder / "meta.json").write_text(json.dumps(meta))
-
-
-@pytest.mark.parametrize("damage", RECORDED_DAMAGE, ids=list(RECORDED_DAMAGE))
-def test_damaged_recorded_session_is_a_data_error_naming_the_file(recorded, damage):
-    spoil, file, problem = RECORDED_DAMAGE[damage]
+@pytest.mark.parametrize("damage", DAMAGE, ids=list(DAMAGE))
+def test_damaged_recorded_session_is_a_data_error_naming_the_file(recorded, damage, tmp_path):
+    spoil, expected = DAMAGE[damage]
+    config = recorded_config(recorded, tmp_path)
     spoil(recorded)
     with pytest.raises(DataError) as caught:
-        SessionArrays(recorded)
+        MultiDatasetDM(config, batch_size=8).prepare_data()
     message = str(caught.value)
-    assert message.startswith(f"{recorded / file}: {problem}"), message
+    file = expected.split(":")[0]
+    assert message.startswith(f"{recorded / file}: "), message
     assert "\n" not in message and caught.value.exit_code == exit_codes.DATA_ERROR
     assert not exit_codes.is_retryable(caught.value.exit_code)
-
-
-def test_sound_recorded_session_without_array_entries_opens(recorded):
-    _drop_array_entries(recorded)
-    arrays = SessionArrays(recorded)
-    assert arrays.array("robs").shape == (3000, 12)
 
 
 # --- end to end: the trainer's command line ----------------------------------------
@@ -227,8 +207,8 @@ def test_train_regenerates_a_truncated_session_and_finishes(tmp_path, tiny_data)
     root = tmp_path / "data"
     shutil.copytree(tiny_data, root)
     config = tiny_config(root, sessions=2)
-    folder = config.session_dir(config.sessions[1])
-    truncate(folder / "robs.npy")
+    folder = config.raw_session_dir(config.sessions[1])
+    truncate(folder / "gaborium" / "robs.npy")
     done = subprocess.run(
         [sys.executable, "-m", "trainer", *TRAIN, "--data_root", str(root),
          "--run_dir", str(tmp_path / "run")],
@@ -238,6 +218,6 @@ def test_train_regenerates_a_truncated_session_and_finishes(tmp_path, tiny_data)
     assert done.returncode == exit_codes.SUCCESS, done.stderr[-2000:]
     notices = [line for line in done.stdout.splitlines() if "damaged session" in line]
     assert len(notices) == 1, notices
-    assert notices[0].startswith(f"{folder}: damaged session (robs.npy: truncated: 1000 bytes")
-    assert verify_session(folder, checksums=True) == []
+    assert notices[0].startswith(f"{folder}: damaged session (gaborium/robs.npy: robs: truncated")
+    assert verify_raw_session(folder, checksums=True) == []
     assert "COREJOB_RESULT" in done.stdout

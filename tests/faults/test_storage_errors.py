@@ -24,8 +24,8 @@ from trainer.cli import _exit_code_for
 from trainer.contract import exit_codes
 from trainer.contract.errors import DataError, StorageError, storage_error
 from trainer.data import MultiDatasetDM, load_dataset_config
-from trainer.synthetic import generate_dataset
-from trainer.synthetic.store import verify_session
+from trainer.data.sessions import raw_session_folders
+from trainer.recordings.store import verify_raw_session
 
 TRAIN = (
     "train",
@@ -166,11 +166,13 @@ def _tiny_config(root: Path, sessions: int = 1):
 
 
 def _copy_sessions(tiny_data: Path, root: Path, sessions: int = 1) -> list[Path]:
-    """Copy already generated sessions (the shared ``tiny_data``) under ``root``."""
+    """Copy already generated raw sessions (the shared ``tiny_data``, without their derived
+    arrays) under ``root``."""
     config = _tiny_config(root, sessions)
-    folders = [config.session_dir(s) for s in config.sessions]
+    folders = [config.raw_session_dir(s) for s in config.sessions]
     for folder in folders:
-        shutil.copytree(tiny_data / "synthetic" / folder.name, folder)
+        source = tiny_data / "synthetic_raw" / folder.name
+        shutil.copytree(source, folder, ignore=shutil.ignore_patterns("derived"))
     return folders
 
 
@@ -178,38 +180,41 @@ def test_full_volume_while_generating_names_the_file_and_is_retryable(tmp_path):
     with mounted_tmpfs(tmp_path / "small", "256k") as root:
         config = _tiny_config(root)
         with pytest.raises(StorageError) as caught:
-            generate_dataset(config)
+            raw_session_folders(config)
         message = str(caught.value)
         # Named where it is published, not the private temporary folder (already gone).
-        folder = config.session_dir(config.sessions[0])
+        folder = config.raw_session_dir(config.sessions[0])
         assert message.startswith(f"{folder}/") and message.split(":")[0].endswith(".npy")
         assert "no space left on device" in message and "\n" not in message
         assert caught.value.exit_code == exit_codes.STORAGE_UNAVAILABLE
-        left = [p.name for p in (root / "synthetic").iterdir() if p.suffix != ".lock"]
+        left = [p.name for p in (root / "synthetic_raw").iterdir() if p.suffix != ".lock"]
         assert left == []  # the half-written temporary folder is gone: its space is free
 
 
-def test_full_volume_while_deriving_the_stimulus_copy_names_it(tmp_path, tiny_data):
-    with mounted_tmpfs(tmp_path / "small", "2m") as root:
-        (folder,) = _copy_sessions(tiny_data, root)  # 1.2 MB; the float32 copy needs 3 MB
+def test_full_volume_while_deriving_names_the_derived_file(tmp_path, tiny_data):
+    with mounted_tmpfs(tmp_path / "small", "4m") as root:
+        (folder,) = _copy_sessions(tiny_data, root)  # 2.2 MB; float32 arrays need 3.3 MB
         dm = MultiDatasetDM(_tiny_config(root), batch_size=8, dset_dtype="float32")
         with pytest.raises(StorageError) as caught:
             dm.prepare_data()
-        assert str(caught.value).startswith(f"{folder / 'stim.float32.npy'}: no space left")
-        assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
-        assert verify_session(folder) == []  # the session itself is untouched
+        message = str(caught.value)
+        assert message.startswith(f"{folder}/derived/") and "no space left" in message
+        assert message.split(":")[0].endswith(".npy") and ".tmp-" not in message
+        left = [p.name for p in (folder / "derived").iterdir() if p.suffix != ".lock"]
+        assert left == []  # nothing half-written is left
+        assert verify_raw_session(folder) == []  # the session itself is untouched
 
 
 def test_full_volume_while_regenerating_names_the_damaged_file(tmp_path, tiny_data):
-    with mounted_tmpfs(tmp_path / "small", "2m") as root:
+    with mounted_tmpfs(tmp_path / "small", "3m") as root:
         (folder,) = _copy_sessions(tiny_data, root)
-        robs = folder / "robs.npy"
+        robs = folder / "backimage" / "robs.npy"
         with open(robs, "r+b") as handle:
             handle.truncate(1000)
         with pytest.raises(StorageError) as caught:  # the new copy does not fit next to it
             MultiDatasetDM(_tiny_config(root), batch_size=8).prepare_data()
         message = str(caught.value)
-        assert message.startswith(f"{robs}: truncated: 1000 bytes")
+        assert message.startswith(f"{robs}: robs: truncated: 1000 bytes")
         assert "regenerating the session failed" in message and "no space left" in message
         assert caught.value.exit_code == exit_codes.STORAGE_UNAVAILABLE
 
@@ -222,7 +227,7 @@ def test_generate_on_a_full_volume_exits_144_with_one_line(tmp_path):
         )  # fmt: skip
     assert done.returncode == exit_codes.STORAGE_UNAVAILABLE, done.stderr
     line = the_error_line(done.stderr)
-    assert f"{root}/synthetic/tiny_back-" in line and ".tmp-" not in line
+    assert f"{root}/synthetic_raw/tiny_back-" in line and ".tmp-" not in line
     assert "no space left on device" in line
 
 
@@ -239,9 +244,9 @@ def test_read_only_run_dir_exits_3_naming_it(tmp_path, tiny_data):
 
 
 def test_read_only_data_volume_with_a_damaged_session_exits_3_naming_the_file(tmp_path, tiny_data):
-    with mounted_tmpfs(tmp_path / "ro", "4m") as root:
+    with mounted_tmpfs(tmp_path / "ro", "8m") as root:
         folders = _copy_sessions(tiny_data, root, sessions=2)
-        robs = folders[1] / "robs.npy"
+        robs = folders[1] / "gaborium" / "robs.npy"
         with open(robs, "r+b") as handle:
             handle.truncate(1000)
         remount_read_only(root)
@@ -250,6 +255,6 @@ def test_read_only_data_volume_with_a_damaged_session_exits_3_naming_the_file(tm
         )
     assert done.returncode == exit_codes.DATA_ERROR, done.stderr
     line = the_error_line(done.stderr)
-    assert line.startswith(f"corejob-train: error: {robs}: truncated: 1000 bytes")
+    assert line.startswith(f"corejob-train: error: {robs}: robs: truncated: 1000 bytes")
     assert "read-only file system" in line
-    assert f"{folders[1]}: damaged session (robs.npy: truncated" in done.stdout
+    assert f"{folders[1]}: damaged session (gaborium/robs.npy: robs: truncated" in done.stdout

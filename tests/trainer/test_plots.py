@@ -38,13 +38,17 @@ def test_not_a_run_directory(tmp_path):
 
 
 def test_ground_truth_rfs_peak_at_the_stored_unit_centres(tiny_data):
-    session = next(p for p in (tiny_data / "synthetic").iterdir() if p.name.startswith("tiny"))
-    meta = json.loads((session / "meta.json").read_text())
+    raw = tiny_data / "synthetic_raw"
+    session = next(p for p in raw.iterdir() if p.name.startswith("tiny") and p.is_dir())
+    manifest = json.loads((session / "session.json").read_text())
+    units = manifest["info"]["units"]
     rfs = ground_truth_rfs(session)
-    assert rfs.shape[0] == meta["n_units"]
-    for rf, unit in zip(rfs, meta["units"], strict=True):
+    assert rfs.shape[0] == len(manifest["cids"]) == len(units)
+    for rf, unit in zip(rfs, units, strict=True):
         peak = np.unravel_index(np.abs(rf).argmax(), rf.shape)
         assert np.hypot(*(np.asarray(peak) - unit["center_yx"])) < 3.0
+    kept = manifest["cids"][::-2]  # a dataset config's cids pick and order the units
+    np.testing.assert_array_equal(ground_truth_rfs(session, kept), rfs[::-2])
 
 
 def test_step_curves_from_metrics_csv(tmp_path):

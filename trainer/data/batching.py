@@ -126,21 +126,23 @@ class ShardedEvalSampler(Sampler[int]):
         return iter(range(self.start, self.stop))
 
 
-BATCH_KEYS = ("stim", "robs", "dfs", "behavior")
-
-
 def group_collate(samples: list[dict]) -> list[dict]:
     """Stack samples per ``dataset_idx``; groups ordered by ``dataset_idx``.
 
-    Sessions have different unit counts, so ``robs``/``dfs`` cannot share one tensor;
-    each group is a regular batch for that session's readout.
+    Sessions have different unit counts, so ``robs``/``dfs`` (and ``history``) cannot share
+    one tensor; each group is a regular batch for that session's readout, holding every
+    key of its samples (the dataset config's ``keys_lags``).
     """
     groups: dict[int, list[dict]] = defaultdict(list)
     for sample in samples:
         groups[int(sample["dataset_idx"])].append(sample)
     return [
         {
-            **{key: torch.stack([s[key] for s in members]) for key in BATCH_KEYS},
+            **{
+                key: torch.stack([s[key] for s in members])
+                for key in members[0]
+                if key != "dataset_idx"
+            },
             "dataset_idx": idx,
         }
         for idx, members in sorted(groups.items())

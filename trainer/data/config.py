@@ -1,53 +1,49 @@
-"""Dataset configs: a parent YAML listing sessions, each deep-merged with its own YAML file.
+"""Dataset configs (VisionCore's dialect) as the trainer uses them: sessions and where they live.
 
-Layout (as in VisionCore): ``configs/datasets/NAME.yaml`` holds what all sessions share
-(stimulus types, lags, split, seed, generator preset) and ``sessions: [...]``; each session
-has ``<session_dir>/<session>.yaml`` (``session_dir`` defaults to ``NAME``, relative to the
-parent file) whose fields are deep-merged over the parent's session defaults. Everything is
-validated here so that a bad field fails at load time as one line naming file and key.
+The files are read and validated by the torch-free schema
+(``trainer.configs.dataset_schema``), which the controller also runs before submitting.
+This module adds what needs the trainer: a session's ``synthetic:`` block resolved against
+the generator's presets (a typo fails at load, naming file and key), and the folder of each
+session's raw recording: a synthetic one under ``<data_root>/synthetic_raw/``, generated on
+first use; any other at ``<data_root>/<session>/``, imported there by
+``corejob-train import-visioncore``.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from trainer.configs import DATASETS, config_dir, resolve_config
+from trainer.configs import DATASETS, config_dir
+from trainer.configs.dataset_schema import load_dataset_files
 from trainer.contract.errors import ConfigError
-from trainer.data.config_checks import check_parent, check_session
-from trainer.synthetic.presets import GENERATOR_VERSION
+from trainer.data.augment import AugmentationConfig
+from trainer.synthetic.presets import resolve_params
+from trainer.synthetic.raw import RawSessionSpec, raw_session_dir
 
 CONFIG_DIR = config_dir(DATASETS)
 DEFAULT_DATA_ROOT = "data"
-
-_SESSION_DEFAULT_KEYS = ("stim_type", "n_units", "synthetic")
+# Fields of a ``synthetic:`` block besides the generator's own (``presets.py``).
+SYNTHETIC_SESSION_KEYS = ("n_units", "seed", "n_lags")
 
 
 @dataclass(frozen=True)
 class SessionConfig:
-    """One session after the merge: everything needed to generate and load it."""
+    """One session after the merge: its name, validated fields and the file they came from."""
 
     name: str
-    stim_type: str
-    n_units: int
-    seed: int
-    synthetic: dict[str, Any]
+    fields: dict[str, Any]
     source: str = ""
 
+    @property
+    def synthetic(self) -> dict[str, Any] | None:
+        return self.fields.get("synthetic")
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "stim_type": self.stim_type,
-            "n_units": self.n_units,
-            "seed": self.seed,
-            "synthetic": copy.deepcopy(self.synthetic),
-        }
+        return {"name": self.name, "fields": copy.deepcopy(self.fields), "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -56,40 +52,25 @@ class DatasetConfig:
 
     name: str
     sessions: list[SessionConfig]
-    types: list[str]
-    n_lags: int
-    behavior_dim: int
-    frame_rate_hz: float
-    train_val_split: float
-    seed: int
     data_root: Path
     source: str = ""
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def session_dir(self, session: SessionConfig) -> Path:
-        """Where a session's arrays live: named by a hash of everything that shapes them."""
-        spec = {
-            **session.to_dict(),
-            "n_lags": self.n_lags,
-            "behavior_dim": self.behavior_dim,
-            "frame_rate_hz": self.frame_rate_hz,
-            "generator_version": GENERATOR_VERSION,
-        }
-        digest = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
-        return self.data_root / "synthetic" / f"{session.name}-{digest}"
+    def synthetic_spec(self, session: SessionConfig) -> RawSessionSpec:
+        return synthetic_spec(session)
+
+    def raw_session_dir(self, session: SessionConfig) -> Path:
+        """Where a session's raw recording is (or will be generated, if synthetic)."""
+        if session.synthetic is not None:
+            return raw_session_dir(synthetic_spec(session), self.data_root)
+        return self.data_root / session.name
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "source": self.source,
             "description": self.description,
-            "types": list(self.types),
-            "n_lags": self.n_lags,
-            "behavior_dim": self.behavior_dim,
-            "frame_rate_hz": self.frame_rate_hz,
-            "train_val_split": self.train_val_split,
-            "seed": self.seed,
             "data_root": str(self.data_root),
             "sessions": [s.to_dict() for s in self.sessions],
             **copy.deepcopy(self.extra),
@@ -98,47 +79,60 @@ class DatasetConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any], data_root: str | Path | None = None) -> DatasetConfig:
         """Rebuild from ``to_dict()`` output (e.g. embedded in a checkpoint)."""
-        sessions = [SessionConfig(**s, source="<checkpoint>") for s in d["sessions"]]
+        if "sessions" not in d or any("fields" not in s for s in d["sessions"]):
+            raise ConfigError(
+                "<checkpoint>",
+                "dataset_config",
+                "written by a corejob before VisionCore's dataset dialect; pass "
+                "--dataset_configs_path to name the dataset",
+            )
+        sessions = [
+            SessionConfig(s["name"], s["fields"], s.get("source", "")) for s in d["sessions"]
+        ]
         root = Path(data_root) if data_root is not None else Path(d["data_root"])
         return cls(
             name=d["name"],
             sessions=sessions,
-            types=list(d["types"]),
-            n_lags=int(d["n_lags"]),
-            behavior_dim=int(d["behavior_dim"]),
-            frame_rate_hz=float(d["frame_rate_hz"]),
-            train_val_split=float(d["train_val_split"]),
-            seed=int(d["seed"]),
-            data_root=root.resolve(),
+            data_root=root.expanduser().resolve(),
             source=d.get("source", ""),
             description=d.get("description", ""),
             extra={k: d[k] for k in ("augmentation",) if k in d},
         )
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """``override`` over ``base``: nested dicts merge key by key, anything else replaces."""
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
+def derived_seed(seed: int, name: str) -> int:
+    """A per-session seed that differs between sessions but is stable across runs."""
+    return (int(seed) * 1_000_003 + zlib.crc32(name.encode())) % (2**31 - 1)
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
+def synthetic_spec(session: SessionConfig) -> RawSessionSpec:
+    """The generator spec of a session's ``synthetic:`` block (``ConfigError`` naming the key).
+
+    ``n_units`` (required), ``seed`` (default: from the config's seed and the session's
+    name) and ``n_lags`` (the neurons' kernel length in display frames; default: the
+    number of stim lags) are the session's; every other key is a generator field.
+    """
+    fields, file = session.fields, session.source
+    block = dict(session.synthetic or {})
+    n_units = block.pop("n_units", None)
+    if isinstance(n_units, bool) or not isinstance(n_units, int) or n_units < 1:
+        raise ConfigError(file, "synthetic.n_units", f"must be a positive integer, got {n_units!r}")
+    seed = block.pop("seed", derived_seed(fields["seed"], session.name))
+    stim_lags = fields["keys_lags"].get("stim", 0)
+    n_lags = block.pop("n_lags", len(stim_lags) if isinstance(stim_lags, list) else 1)
+    for key, value in (("seed", seed), ("n_lags", n_lags)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(file, f"synthetic.{key}", f"must be an integer >= 0, got {value!r}")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(
-            str(path), "yaml", f"not valid YAML ({str(exc).splitlines()[0]})"
-        ) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), "<top level>", "must be a mapping of field: value")
-    return data
+        params = resolve_params(block)
+        sampling = fields.get("sampling") or {}
+        rates = {"source_rate": sampling["source_rate"]} if sampling else {}
+        return RawSessionSpec(
+            session.name, n_units, seed, tuple(fields["types"]), max(n_lags, 1), params, **rates
+        )
+    except ValueError as error:
+        key, message = error.args if len(error.args) == 2 else ("synthetic", str(error))
+        raise ConfigError(file, f"synthetic.{key}", message) from None
 
 
 def load_dataset_config(
@@ -146,50 +140,24 @@ def load_dataset_config(
     data_root: str | Path | None = None,
     max_datasets: int | None = None,
 ) -> DatasetConfig:
-    """Load, merge and validate a dataset config (see module docstring)."""
-    path = resolve_config(DATASETS, name_or_path)
-    parent = read_yaml(path)
-    src = str(path)
-    common = check_parent(parent, src)
-    names = common["sessions"]
-    if max_datasets is not None:
-        if max_datasets < 1:
-            raise ConfigError("--max_datasets", "max_datasets", f"must be >= 1, got {max_datasets}")
-        names = names[:max_datasets]
-    session_dir = path.parent / parent.get("session_dir", path.stem)
-    defaults = {k: parent[k] for k in _SESSION_DEFAULT_KEYS if k in parent}
-    sessions = []
-    for name in names:
-        file = session_dir / f"{name}.yaml"
-        if not file.is_file():
-            raise ConfigError(
-                src, "sessions", f"session file {file} not found; create it or remove {name!r}"
-            )
-        own = read_yaml(file)
-        fields = check_session(name, deep_merge(defaults, own), own, str(file), common)
-        sessions.append(SessionConfig(**fields, source=str(file)))
+    """Load, merge and validate a dataset config (``trainer.configs.dataset_schema``)."""
+    files = load_dataset_files(name_or_path, max_datasets)
+    source = str(files.path)
+    sessions = [SessionConfig(s.name, s.fields, str(s.file)) for s in files.sessions]
+    for session in sessions:
+        if session.synthetic is not None:
+            synthetic_spec(session)
+        AugmentationConfig.from_dict(session.fields.get("augmentation"), session.source)
+    parent = files.parent
     root = data_root if data_root is not None else parent.get("data_root") or DEFAULT_DATA_ROOT
-    return DatasetConfig(
-        name=path.stem,
-        sessions=sessions,
-        types=common["types"],
-        n_lags=common["n_lags"],
-        behavior_dim=common["behavior_dim"],
-        frame_rate_hz=common["frame_rate_hz"],
-        train_val_split=common["train_val_split"],
-        seed=common["seed"],
-        data_root=Path(root).expanduser().resolve(),
-        source=src,
-        description=str(parent.get("description", "")),
-        extra=_extra_sections(parent, src),
+    extra = (
+        {"augmentation": copy.deepcopy(parent["augmentation"])} if "augmentation" in parent else {}
     )
-
-
-def _extra_sections(parent: dict[str, Any], source: str) -> dict[str, Any]:
-    """Sections validated by their own modules (``augmentation``: ``trainer.data.augment``)."""
-    if "augmentation" not in parent:
-        return {}
-    from trainer.data.augment import AugmentationConfig
-
-    AugmentationConfig.from_dict(parent["augmentation"], source)
-    return {"augmentation": copy.deepcopy(parent["augmentation"])}
+    return DatasetConfig(
+        name=files.path.stem,
+        sessions=sessions,
+        data_root=Path(root).expanduser().resolve(),
+        source=source,
+        description=files.description,
+        extra=extra,
+    )

@@ -1,14 +1,17 @@
 """``MultiDatasetDM``: sessions of a dataset config as Lightning train/val loaders.
 
-Missing synthetic sessions are generated on first use (``prepare_data`` and again in
-``setup``, which every rank runs; generation is race-safe), so a pod with an empty data
-volume can train; damaged ones are regenerated the same way (one line says so). Rank and
-world size come from the attached trainer only.
+Each session's raw recording is found (a synthetic one is generated on first use, race-safe,
+so a pod with an empty data volume can train; an imported one must be under the data root)
+and its training arrays derived once by the config's transforms and cached next to it
+(``trainer.data.derived``); ``prepare_data`` and ``setup`` (every rank) both make sure of
+it. Samples carry every key of the config's ``keys_lags`` in VisionCore's lag order.
+Rank and world size come from the attached trainer only.
 
-Batches leave the loader in the storage dtype (uint8 windows) and become float32 on the
-device (``on_after_batch_transfer``); when the sessions fit on the device
-(``data_on_device``) they are held there and a batch is only (session, frame) indices
-(``trainer.data.transfer``). Either way the model sees the same float32 batch.
+Batches leave the loader in the storage dtype (uint8 stimulus windows when the stim ops
+are affine) and become float32 on the device (``on_after_batch_transfer``); when the
+sessions fit on the device (``data_on_device``) they are held there and a batch is only
+(session, bin) indices (``trainer.data.transfer``). Either way the model sees the same
+float32 batch.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -33,12 +35,14 @@ from trainer.data.config import DatasetConfig, load_dataset_config
 from trainer.data.curriculum import contrast_sampler_like
 from trainer.data.datasets import (
     MultiSessionDataset,
-    SessionDataset,
     SessionInfo,
     masked_mean_rates,
-    split_by_trials,
+    session_info,
 )
-from trainer.data.session_store import STIM_DTYPES, SessionArrays, StimCodec, ensure_stim_copy
+from trainer.data.derived.cache import DerivedSession, ensure_derived
+from trainer.data.derived.samples import LaggedSessionDataset, max_lag, sample_bins, split_samples
+from trainer.data.derived.storage import STIM_DTYPES, StimCodec, codec_of
+from trainer.data.sessions import raw_session_folders
 from trainer.data.transfer import (
     PLACEMENT_MODES,
     FrameIndexDataset,
@@ -51,7 +55,6 @@ from trainer.data.transfer import (
     resident_bytes,
 )
 from trainer.data.transfer.placement import DEFAULT_SHARE
-from trainer.synthetic import generate_dataset
 
 
 class MultiDatasetDM(pl.LightningDataModule):
@@ -104,9 +107,10 @@ class MultiDatasetDM(pl.LightningDataModule):
         self._resume_position: list[int] | None = None  # (epoch, batches done, batch size)
         # Contrast curriculum and augmentation: off unless configured.
         self.curriculum_warmup_steps = curriculum_warmup_steps
-        self.augmentation = AugmentationConfig.from_dict(
-            dataset_config.extra.get("augmentation"), dataset_config.source or "dataset config"
-        )
+        self.augmentation = [
+            AugmentationConfig.from_dict(s.fields.get("augmentation"), s.source)
+            for s in dataset_config.sessions
+        ]
         self.augmenter: BatchAugmenter | None = None
         # Where batches are built: decided once, when a trainer (and so a device) is attached.
         self.data_on_device = data_on_device
@@ -119,16 +123,17 @@ class MultiDatasetDM(pl.LightningDataModule):
         self._materialize()
 
     def _materialize(self) -> list[Path]:
-        """Generate missing or damaged sessions; derive the stimulus copy in the storage dtype.
+        """Every session's derived arrays, generating or deriving what is missing or damaged.
 
         Damage here means what headers and sizes show (truncated or missing files, a
-        corrupt ``meta.json``): cheap enough for every rank at every start. Checksums read
+        corrupt manifest): cheap enough for every rank at every start. Checksums read
         every byte, so only ``corejob-train generate`` compares them.
         """
-        paths = generate_dataset(self.config, verify=False)
-        for path in paths:
-            ensure_stim_copy(path, self.dset_dtype)
-        return paths
+        raws = raw_session_folders(self.config)
+        return [
+            ensure_derived(raw, session.fields, self.dset_dtype, session.source)
+            for raw, session in zip(raws, self.config.sessions, strict=True)
+        ]
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_dataset is None:
@@ -138,36 +143,32 @@ class MultiDatasetDM(pl.LightningDataModule):
 
     def _build_datasets(self) -> None:
         train, val, infos = [], [], []
-        for idx, (session, path) in enumerate(
+        for idx, (session, folder) in enumerate(
             zip(self.config.sessions, self._materialize(), strict=True)
         ):
-            arrays = SessionArrays(path, self.dset_dtype)
-            split = split_by_trials(
-                arrays.array("trial_ids"),
-                self.config.n_lags,
-                self.config.train_val_split,
-                session.seed,
+            derived = DerivedSession(folder)
+            fields = session.fields
+            keys_lags = fields["keys_lags"]
+            bins = sample_bins(derived.array("trial_ids"), derived.array("dfs"), max_lag(keys_lags))
+            train_bins, val_bins = split_samples(
+                derived, bins, fields["train_val_split"], fields["seed"]
             )
-            rates = masked_mean_rates(arrays.array("robs"), arrays.array("dfs"), split.train)
-            train.append(SessionDataset(arrays, split.train, self.config.n_lags, idx))
-            val.append(SessionDataset(arrays, split.val, self.config.n_lags, idx))
-            infos.append(self._session_info(session.name, arrays, rates))
-            self.codecs.append(arrays.codec)
+            if train_bins.size == 0 or val_bins.size == 0:
+                raise ConfigError(
+                    session.source,
+                    "train_val_split",
+                    f"session {session.name} has {train_bins.size} training and "
+                    f"{val_bins.size} validation samples: it needs more trials or a "
+                    "split that leaves some on each side",
+                )
+            rates = masked_mean_rates(derived.array("robs"), derived.array("dfs"), train_bins)
+            train.append(LaggedSessionDataset(derived, train_bins, keys_lags, idx))
+            val.append(LaggedSessionDataset(derived, val_bins, keys_lags, idx))
+            infos.append(session_info(session.name, derived, keys_lags, rates))
+            self.codecs.append(codec_of(derived.meta.get("stim")))
         self.train_dataset = MultiSessionDataset(train)
         self.val_dataset = MultiSessionDataset(val)
         self.sessions_info = infos
-
-    def _session_info(self, name: str, arrays: SessionArrays, rates: np.ndarray) -> SessionInfo:
-        meta = arrays.meta
-        return SessionInfo(
-            name=name,
-            n_units=int(meta["n_units"]),
-            n_lags=self.config.n_lags,
-            image_shape=(int(meta["image_shape"][0]), int(meta["image_shape"][1])),
-            behavior_dim=self.config.behavior_dim,
-            mean_rates=tuple(float(r) for r in rates),
-            stim_type=meta["stim_type"],
-        )
 
     def place_sessions(self, device: torch.device, capacity_bytes: int | None = None) -> Placement:
         """Decide (once) whether the sessions live on ``device``; load them there if so.
@@ -177,17 +178,18 @@ class MultiDatasetDM(pl.LightningDataModule):
         """
         if self.placement is not None:
             return self.placement
-        sessions = [d.arrays for d in self._require(self.train_dataset).datasets]
+        datasets = self._require(self.train_dataset).datasets
+        sessions, keys_lags = [d.arrays for d in datasets], [d.keys_lags for d in datasets]
         capacity = device_capacity(device) if capacity_bytes is None else capacity_bytes
         placement = plan_placement(
             self.data_on_device,
             device,
-            resident_bytes(sessions),
+            resident_bytes(sessions, keys_lags),
             capacity,
             self.data_on_device_share,
         )
         if placement.resident:
-            self.resident = ResidentSessions(sessions, self.config.n_lags, device)
+            self.resident = ResidentSessions(sessions, keys_lags, device)
         self.placement = placement
         if self.rank_and_world()[0] == 0:
             print(f"data: {placement.reason}", flush=True)
@@ -237,16 +239,13 @@ class MultiDatasetDM(pl.LightningDataModule):
         )
         if not self.curriculum_warmup_steps:
             return base
-        scores = self._require(self.train_dataset).contrast(self.config.n_lags)
+        scores = self._require(self.train_dataset).contrast()
         return contrast_sampler_like(base, scores, self.curriculum_warmup_steps)
 
     def train_dataloader(self) -> DataLoader:
         rank, world = self.rank_and_world()
         self.train_sampler = self.make_train_sampler(rank, world)
-        sessions = len(self.config.sessions)
-        self.augmenter = BatchAugmenter(
-            [self.augmentation] * sessions, seed=self.seed + 7919 * rank
-        )
+        self.augmenter = BatchAugmenter(self.augmentation, seed=self.seed + 7919 * rank)
         if self._resume_position is not None:
             epoch, batches_done, batch_size = self._resume_position
             self.train_sampler.set_epoch(epoch)

@@ -1,20 +1,21 @@
-"""Per-session and multi-session datasets of lagged stimulus windows.
+"""Samples of several sessions as one dataset, and each session's shape for the model.
 
-A sample is the frame ``t`` at which spikes are counted plus the ``n_lags`` frames ending
-at ``t`` (index ``-1`` of the lag axis is the current frame). Only windows that lie inside
-one trial are samples, and train/validation are split by whole trials, so no stimulus
-frame of a validation sample is ever part of a training window.
+A session's samples are ``trainer.data.derived.samples.LaggedSessionDataset`` (VisionCore's
+``keys_lags``: index 0 of a lag axis is the current bin); here they are concatenated, read
+in one batched call per session, and described (:class:`SessionInfo`) for building readouts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from trainer.data.session_store import SessionArrays
+from trainer.data.derived.cache import DerivedSession
+from trainer.data.derived.samples import LaggedSessionDataset
 
 
 @dataclass(frozen=True)
@@ -23,37 +24,30 @@ class SessionInfo:
 
     name: str
     n_units: int
-    n_lags: int
+    n_lags: int  # stimulus lags per sample (0: no stimulus)
     image_shape: tuple[int, int]
     behavior_dim: int
     mean_rates: tuple[float, ...]  # spikes per bin per unit, on the training split
-    stim_type: str
+    stim_type: str  # the session's stimulus types, joined by "+"
 
 
-@dataclass(frozen=True)
-class TrialSplit:
-    """Frame indices (sample end frames) of the training and validation samples."""
-
-    train: np.ndarray
-    val: np.ndarray
-
-
-def valid_frames(trial_ids: np.ndarray, n_lags: int) -> np.ndarray:
-    """Frames whose ``n_lags`` window does not cross a trial boundary (trials contiguous)."""
-    t = np.arange(n_lags - 1, trial_ids.shape[0])
-    return t[trial_ids[t - (n_lags - 1)] == trial_ids[t]]
-
-
-def split_by_trials(
-    trial_ids: np.ndarray, n_lags: int, train_fraction: float, seed: int
-) -> TrialSplit:
-    """Seeded split of whole trials; at least one trial on each side."""
-    trials = np.unique(trial_ids)
-    order = np.random.default_rng(seed).permutation(trials)
-    n_train = min(max(round(train_fraction * trials.size), 1), trials.size - 1)
-    frames = valid_frames(trial_ids, n_lags)
-    is_train = np.isin(trial_ids[frames], order[:n_train])
-    return TrialSplit(train=frames[is_train], val=frames[~is_train])
+def session_info(
+    name: str, session: DerivedSession, keys_lags: Mapping, rates: np.ndarray
+) -> SessionInfo:
+    """A session's :class:`SessionInfo` from its derived arrays and the sample keys."""
+    stim_lags = keys_lags.get("stim")
+    n_lags = 0 if stim_lags is None else len(stim_lags) if isinstance(stim_lags, list) else 1
+    image = session.shape_of("stim")[-2:] if "stim" in session.keys else (0, 0)
+    behavior = session.shape_of("behavior")[-1] if "behavior" in keys_lags else 0
+    return SessionInfo(
+        name=name,
+        n_units=int(session.meta["n_units"]),
+        n_lags=n_lags,
+        image_shape=(int(image[0]), int(image[1])),
+        behavior_dim=int(behavior),
+        mean_rates=tuple(float(r) for r in rates),
+        stim_type="+".join(session.meta["types"]),
+    )
 
 
 def masked_mean_rates(robs: np.ndarray, dfs: np.ndarray, frames: np.ndarray) -> np.ndarray:
@@ -63,45 +57,6 @@ def masked_mean_rates(robs: np.ndarray, dfs: np.ndarray, frames: np.ndarray) -> 
     return np.maximum(counts / np.maximum(observed, 1.0), 1e-4)
 
 
-class SessionDataset(Dataset):
-    """Samples of one session at the given end frames."""
-
-    def __init__(self, arrays: SessionArrays, frames: np.ndarray, n_lags: int, dataset_idx: int):
-        self.arrays = arrays
-        self.frames = np.asarray(frames, dtype=np.int64)
-        self.n_lags = n_lags
-        self.dataset_idx = dataset_idx
-
-    def __len__(self) -> int:
-        return int(self.frames.shape[0])
-
-    def fetch(self, local: np.ndarray) -> dict[str, torch.Tensor]:
-        """Batched arrays for local sample indices: one gather per array, no full copies.
-
-        The stimulus and ``dfs`` stay in their storage dtypes (uint8 by default): they are
-        decoded on the device after the copy (``trainer.data.transfer``), so the host
-        moves a quarter of the bytes float32 would take.
-        """
-        t = self.frames[local]
-        a = self.arrays
-        return {
-            "stim": a.stim_storage_windows(t, self.n_lags).unsqueeze(1),
-            "robs": torch.from_numpy(np.asarray(a.array("robs")[t], dtype=np.float32)),
-            "dfs": torch.from_numpy(np.ascontiguousarray(a.array("dfs")[t])),
-            "behavior": torch.from_numpy(np.asarray(a.array("behavior")[t], dtype=np.float32)),
-        }
-
-    def __getitem__(self, index: int) -> dict:
-        batch = self.fetch(np.asarray([index]))
-        return {**{k: v[0] for k, v in batch.items()}, "dataset_idx": self.dataset_idx}
-
-    def contrast(self, window: int = 1) -> np.ndarray:
-        """Mean frame contrast over the last ``window`` frames of each sample's window."""
-        rows = self.frames[:, None] - np.arange(window)[None, :]
-        per_frame = self.arrays.array("contrast")
-        return np.asarray(per_frame[rows], dtype=np.float32).mean(axis=1)
-
-
 class MultiSessionDataset(Dataset):
     """Concatenation of session datasets with a batched ``__getitems__``.
 
@@ -109,7 +64,7 @@ class MultiSessionDataset(Dataset):
     gathered per session with one fancy-index read each instead of one read per sample.
     """
 
-    def __init__(self, datasets: list[SessionDataset]) -> None:
+    def __init__(self, datasets: list[LaggedSessionDataset]) -> None:
         self.datasets = datasets
         self.offsets = np.cumsum([0] + [len(d) for d in datasets])
 
@@ -150,6 +105,6 @@ class MultiSessionDataset(Dataset):
             for pos in np.unique(which)
         ]
 
-    def contrast(self, window: int = 1) -> np.ndarray:
+    def contrast(self) -> np.ndarray:
         """Per-sample stimulus contrast in global index order (contrast-weighted sampling)."""
-        return np.concatenate([d.contrast(window) for d in self.datasets])
+        return np.concatenate([d.contrast() for d in self.datasets])

@@ -51,11 +51,14 @@ def oracle_bps(datamodule: Any) -> dict[str, float]:
 
     Same statistic and null model (training-split mean rates) as the model's
     ``val_bps``, on exactly the validation samples, so ``val_bps / oracle`` is a
-    fair fraction of the explainable information.
+    fair fraction of the explainable information. Empty unless every session is
+    synthetic (the ground truth is the derived ``rates``).
     """
     val = datamodule.val_dataset
     if val is None:
         raise RuntimeError("MultiDatasetDM.setup() must run before asking for the oracle")
+    if not all("rates" in ds.arrays.keys for ds in val.datasets):
+        return {}  # recorded data has no ground truth (only synthetic sessions carry rates)
     result = {}
     for ds, info in zip(val.datasets, datamodule.sessions_info, strict=True):
         t = ds.frames

@@ -7,6 +7,8 @@ knows (cluster ids, each unit's missing-spike percentage over time). The trainin
 (``trainer.data``); recordings themselves are never changed by a config.
 
 ``session`` is the in-memory form and its checks (pure); ``store`` reads and writes the
-on-disk form; ``visioncore_import`` converts VisionCore's files. The synthetic generator
+on-disk form (``files``: the atomic, checkable ``.npy`` machinery it shares with the
+synthetic store); ``visioncore_import`` converts VisionCore's files (``visioncore_files``
+reads them). The synthetic generator
 (``trainer.synthetic``) writes the same form, so the whole pipeline runs without private data.
 """

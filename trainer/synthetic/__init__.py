@@ -1,5 +1,8 @@
 """Synthetic ground-truth V1 sessions: generated on demand, stored as memory-mappable .npy.
 
+Raw sessions (what a lab records, at 240 Hz: ``trainer.synthetic.raw``) come from
+``simulate_raw_session(spec)`` and ``ensure_raw_session(spec, data_root)``.
+
 ``generate_dataset(config)`` makes sure every session of a dataset config exists under
 ``config.data_root`` and is sound (used by ``corejob-train generate`` and lazily by the
 data module). A damaged session is regenerated, never reported as an error: its arrays
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from trainer.contract.errors import DataError, StorageError, storage_error
+from trainer.synthetic.raw import RawSessionSpec, ensure_raw_session, simulate_raw_session
 from trainer.synthetic.session import SessionSpec, simulate_session
 from trainer.synthetic.store import generation_lock, verify_session, write_session
 
@@ -43,7 +47,14 @@ class DatasetFields(Protocol):
     def session_dir(self, session: Any) -> Path: ...
 
 
-__all__ = ["generate_dataset", "generate_session", "session_spec"]
+__all__ = [
+    "RawSessionSpec",
+    "ensure_raw_session",
+    "generate_dataset",
+    "generate_session",
+    "session_spec",
+    "simulate_raw_session",
+]
 
 
 def session_spec(config: DatasetFields, session: SessionFields) -> SessionSpec:

@@ -44,6 +44,14 @@ _BASE: dict[str, Any] = {
     "gabors_per_frame": 4,  # gaborium density
     "grating_hold_frames": 6,  # gratings: frames per grating before a new one is drawn
     "n_background_images": 8,  # backimage: distinct 1/f images
+    # Raw sessions (``trainer.synthetic.raw``, recorded at 240 Hz) only:
+    "pixels_per_degree": 4.0,  # stimulus pixels per degree of visual angle (eyepos unit)
+    "eye_noise_deg": 0.01,  # eye tracker measurement noise (degrees, per sample)
+    "blink_rate_hz": 0.25,  # tracker dropouts (dpi_valid false) per second
+    "blink_ms": [80.0, 250.0],  # dropout duration range
+    "iti_s": [0.2, 0.8],  # gap between trials on the session clock (t_bins)
+    "n_multi_units": 1,  # units with a high median missing percentage throughout
+    "missing_pct_step_s": 5.0,  # sampling interval of the missing-percentage curves
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -77,6 +85,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "saccade_amp_px": [3.0, 15.0],
         "gabors_per_frame": 8,
         "n_background_images": 32,
+        "n_multi_units": 2,
     },
 }
 
@@ -88,6 +97,8 @@ _RANGE_KEYS = {
     "saccade_amp_px",
     "missing_epoch_frac",
     "contrast",
+    "blink_ms",
+    "iti_s",
 }
 _FRACTION_KEYS = {"frac_complex", "missing_unit_frac"}
 
@@ -111,6 +122,11 @@ def resolve_params(block: dict[str, Any]) -> dict[str, Any]:
 
 def _check(p: dict[str, Any]) -> None:
     """Range and type checks that would otherwise surface as numpy errors."""
+    for key in ("pixels_per_degree", "missing_pct_step_s"):
+        if isinstance(p[key], bool) or not isinstance(p[key], int | float) or not p[key] > 0:
+            raise ValueError(key, f"must be > 0, got {p[key]!r}")
+    if not isinstance(p["n_multi_units"], int) or p["n_multi_units"] < 0:
+        raise ValueError("n_multi_units", f"must be an integer >= 0, got {p['n_multi_units']!r}")
     for key in ("image_size", "n_frames", "n_orientations", "n_temporal_kernels"):
         if not isinstance(p[key], int) or p[key] < 1:
             raise ValueError(key, f"must be a positive integer, got {p[key]!r}")

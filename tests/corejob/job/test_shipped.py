@@ -19,6 +19,14 @@ from corejob.job.validation import validate_job
 from trainer.configs import CONFIGS_DIR
 
 MODEL_TEXT = (CONFIGS_DIR / "models" / "res_small.yaml").read_text()
+_TINY = CONFIGS_DIR / "datasets" / "synthetic_tiny"
+
+
+def tiny_as(stem: str) -> dict[str, str]:
+    """synthetic_tiny's files (a valid dataset config: the schema passes) named ``stem``."""
+    files = {f"{stem}.yaml": _TINY.with_suffix(".yaml").read_text()}
+    files.update({f"{stem}/{p.name}": p.read_text() for p in _TINY.glob("*.yaml")})
+    return files
 
 
 def write(path: Path, text: str = MODEL_TEXT) -> Path:
@@ -67,7 +75,7 @@ def test_bundled_names_ship_nothing():
     [
         ({}, "nope/my_model.yaml", "synthetic_tiny", "nope/my_model.yaml"),
         ({"my model.yaml": MODEL_TEXT}, "my model.yaml", "synthetic_tiny", "a ConfigMap key"),
-        ({"m/c.yaml": MODEL_TEXT, "d/c.yaml": "b: 2\n"}, "m/c.yaml", "d/c.yaml", "name 'c.yaml'"),
+        ({"m/c.yaml": MODEL_TEXT, **tiny_as("d/c")}, "m/c.yaml", "d/c.yaml", "name 'c.yaml'"),
         ({"big.yaml": MODEL_TEXT + "#" * (1024 * 1024)}, "big.yaml", "synthetic_tiny",
          "at most 1048576"),
     ],
@@ -122,8 +130,10 @@ def test_a_dataset_config_brings_its_session_files_to_their_paths(tmp_path: Path
 
 
 def test_session_files_outside_the_datasets_directory_are_refused(tmp_path: Path):
-    dataset = own_dataset(tmp_path)
+    dataset = own_dataset(tmp_path / "mine")
     dataset.write_text(dataset.read_text() + "session_dir: ../elsewhere\n")
+    for session in (tmp_path / "mine" / "my_data").iterdir():  # there, but cannot be shipped
+        write(tmp_path / "elsewhere" / session.name, session.read_text())
     with pytest.raises(UsageError, match=r"session_dir '\.\./elsewhere' is outside"):
         job_for("res_small", str(dataset))
 

@@ -1,4 +1,5 @@
-"""MultiDatasetDM on generated synthetic_tiny: splits, batches, dtypes, oracle, workers."""
+"""MultiDatasetDM on synthetic_tiny (raw 240 Hz sessions, derived at 120 Hz by its config):
+splits, batches in VisionCore's lag order, dtypes, oracle, workers."""
 
 from __future__ import annotations
 
@@ -11,16 +12,19 @@ import torch
 
 from trainer.contract.errors import ConfigError
 from trainer.data import MultiDatasetDM
-from trainer.data.datasets import valid_frames
+from trainer.data.derived.samples import sample_bins
+from trainer.data.derived.storage import codec_of
 from trainer.models.bits_per_spike import bps_sufficient_stats, mean_bps, oracle_bps
 
 
 def test_sessions_info_matches_config_and_data(tiny_dm, tiny_config):
     infos = tiny_dm.sessions_info
     assert [i.name for i in infos] == [s.name for s in tiny_config.sessions]
-    assert [i.n_units for i in infos] == [s.n_units for s in tiny_config.sessions]
+    assert [i.n_units for i in infos] == [s.synthetic["n_units"] for s in tiny_config.sessions]
+    assert [i.stim_type for i in infos] == ["backimage", "gaborium"]
     for info, ds in zip(infos, tiny_dm.train_dataset.datasets, strict=True):
-        assert (info.n_lags, info.image_shape, info.behavior_dim) == (6, (16, 16), 8)
+        # behaviour: eye velocity through a 3-function basis, split (12), + eye position (2)
+        assert (info.n_lags, info.image_shape, info.behavior_dim) == (6, (16, 16), 14)
         robs = np.asarray(ds.arrays.array("robs"))[ds.frames]
         dfs = np.asarray(ds.arrays.array("dfs"))[ds.frames]
         expected = (robs * dfs).sum(0) / dfs.sum(0)
@@ -37,8 +41,9 @@ def test_split_is_by_whole_trials_and_windows_stay_in_trials(tiny_dm):
         assert 0.65 < len(train_trials) / (len(train_trials) + len(val_trials)) < 0.95
         for ds in (train, val):
             assert (trials[ds.frames - 5] == trials[ds.frames]).all()
+            assert np.asarray(ds.arrays.array("dfs"))[ds.frames].any(axis=1).all()
         everything = np.sort(np.concatenate([train.frames, val.frames]))
-        np.testing.assert_array_equal(everything, valid_frames(trials, 6))
+        np.testing.assert_array_equal(everything, sample_bins(trials, train.arrays.array("dfs"), 5))
 
 
 def test_batches_have_the_contract_shapes_and_lag_order(tiny_dm):
@@ -53,15 +58,17 @@ def test_batches_have_the_contract_shapes_and_lag_order(tiny_dm):
         b = group["stim"].shape[0]
         assert group["stim"].shape == (b, 1, 6, 16, 16) and group["stim"].dtype == torch.float32
         assert group["robs"].shape == group["dfs"].shape == (b, n)
-        assert group["behavior"].shape == (b, 8)
-        assert group["stim"].min() >= -1.0 and group["stim"].max() <= 1.0
+        assert group["behavior"].shape == (b, 14)
+        low, high = (0 - 127) / 255, (255 - 127) / 255  # pixelnorm of uint8 pixels
+        assert group["stim"].min() >= low - 1e-6 and group["stim"].max() <= high + 1e-6
     ds = tiny_dm.val_dataset.datasets[0]
     one = ds[3]
     stim_u8 = np.asarray(ds.arrays.array("stim"))
     t = ds.frames[3]
-    np.testing.assert_array_equal(one["stim"][0].numpy(), stim_u8[t - 5 : t + 1])  # oldest first
-    expected = stim_u8[t - 5 : t + 1].astype(np.float32) / 127.5 - 1.0
-    decoded = ds.arrays.codec.decode(one["stim"][0])
+    newest_first = stim_u8[t - np.arange(6)]  # VisionCore's order: index 0 = the current bin
+    np.testing.assert_array_equal(one["stim"][0].numpy(), newest_first)
+    expected = (newest_first.astype(np.float32) - 127) / 255  # pixelnorm
+    decoded = codec_of(ds.arrays.meta["stim"]).decode(one["stim"][0])
     np.testing.assert_allclose(decoded.numpy(), expected, atol=1e-6)
     np.testing.assert_array_equal(one["robs"].numpy(), np.asarray(ds.arrays.array("robs"))[t])
 
@@ -134,9 +141,7 @@ def test_contrast_scores_line_up_with_samples(tiny_dm):
     ds = tiny_dm.train_dataset.datasets[1]
     per_frame = np.asarray(ds.arrays.array("contrast"))
     offset = len(tiny_dm.train_dataset.datasets[0])
-    np.testing.assert_allclose(scores[offset : offset + 5], per_frame[ds.frames[:5]])
-    windowed = tiny_dm.train_dataset.contrast(window=6)[offset]
-    t = ds.frames[0]
-    assert windowed == pytest.approx(per_frame[t - 5 : t + 1].mean(), rel=1e-6)
+    for i, t in enumerate(ds.frames[:5]):  # the mean over the sample's stimulus lags
+        assert scores[offset + i] == pytest.approx(per_frame[t - np.arange(6)].mean(), rel=1e-6)
     loader = tiny_dm.train_dataloader()
     assert tiny_dm.train_sampler is loader.sampler  # curriculum code finds it here

@@ -1,10 +1,11 @@
-"""Sessions held on the device once; batches gathered there from (session, frame) indices.
+"""Sessions held on the device once; batches gathered there from (session, bin) indices.
 
-A host-path batch is 256 windows of 33 frames read from memory maps, stacked and copied
-over the bus every step. Here the loader yields only each group's end frames (a few KB);
-the window rows are computed on the device and read with one ``index_select`` per array.
-The gathered groups equal the host path's bit for bit: same frames, same order, same
-storage bytes (then the same decoding).
+A host-path batch is 256 samples of 33 stimulus frames (plus behaviour, history...) read
+from memory maps, stacked and copied over the bus every step. Here the loader yields only
+each group's sample bins (a few KB); the rows of every ``keys_lags`` key are computed on the
+device (``t - lag``, in the listed order) and read with one ``index_select`` per key. The
+gathered groups equal the host path's bit for bit: same rows, same order, same storage
+bytes (then the same decoding).
 
 Under DDP every rank holds what its sampler can draw: the sharded sampler deals each rank
 a slice of one permutation of *all* samples, so that is every session, on every rank's
@@ -15,25 +16,24 @@ host like today).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from trainer.data.session_store import SessionArrays, storage_tensor
-from trainer.synthetic.store import read_npy_header
+from trainer.data.derived.cache import DerivedSession
+from trainer.data.derived.samples import Lags, stim_layout
+from trainer.data.derived.storage import storage_tensor
 
-RESIDENT_ARRAYS = ("stim", "robs", "dfs", "behavior")
 
-
-def resident_bytes(arrays: Sequence[SessionArrays]) -> int:
-    """Bytes the sessions take on the device (from the ``.npy`` headers: nothing is read)."""
+def resident_bytes(sessions: Sequence[DerivedSession], keys_lags: Sequence[Mapping]) -> int:
+    """Bytes the sessions' sample keys take on the device (from ``meta.json``: nothing read)."""
     total = 0
-    for session in arrays:
-        for name in RESIDENT_ARRAYS:
-            shape, dtype, _ = read_npy_header(session.path_of(name))
-            total += math.prod(shape) * dtype.itemsize
+    for session, lags in zip(sessions, keys_lags, strict=True):
+        for name in lags:
+            entry = session.meta["arrays"][name]
+            total += math.prod(entry["shape"]) * np.dtype(entry["dtype"]).itemsize
     return total
 
 
@@ -42,17 +42,29 @@ def _on_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return storage_tensor(np.array(array, copy=True)).to(device)
 
 
-class ResidentSessions:
-    """Every session's training arrays on one device, indexed by ``dataset_idx``."""
+def _lag_tensor(lags: Lags, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(lags if isinstance(lags, list) else int(lags), device=device)
 
-    def __init__(self, arrays: Sequence[SessionArrays], n_lags: int, device: torch.device):
+
+class ResidentSessions:
+    """Every session's sample keys on one device, indexed by ``dataset_idx``."""
+
+    def __init__(
+        self,
+        sessions: Sequence[DerivedSession],
+        keys_lags: Sequence[Mapping[str, Lags]],
+        device: torch.device,
+    ) -> None:
         self.device = device
-        self.n_lags = n_lags
+        self.keys_lags = [dict(k) for k in keys_lags]
         self.arrays = [
-            {name: _on_device(session.array(name), device) for name in RESIDENT_ARRAYS}
-            for session in arrays
+            {name: _on_device(session.array(name), device) for name in lags}
+            for session, lags in zip(sessions, self.keys_lags, strict=True)
         ]
-        self._lags = torch.arange(1 - n_lags, 1, device=device)
+        self._lags = [
+            {name: _lag_tensor(value, device) for name, value in lags.items()}
+            for lags in self.keys_lags
+        ]
 
     def gather(self, groups: list[dict]) -> list[dict]:
         """Index groups (``frames``, ``dataset_idx``, already on the device) as the host
@@ -60,18 +72,17 @@ class ResidentSessions:
         return [self._gather_one(group) for group in groups]
 
     def _gather_one(self, group: dict) -> dict:
-        held = self.arrays[group["dataset_idx"]]
-        frames = group["frames"].to(self.device, non_blocking=True)
-        rows = (frames[:, None] + self._lags[None, :]).reshape(-1)
-        stim = held["stim"]
-        windows = stim.index_select(0, rows).view(frames.shape[0], 1, self.n_lags, *stim.shape[1:])
-        return {
-            "stim": windows,
-            "robs": held["robs"].index_select(0, frames),
-            "dfs": held["dfs"].index_select(0, frames),
-            "behavior": held["behavior"].index_select(0, frames),
-            "dataset_idx": group["dataset_idx"],
-        }
+        idx = group["dataset_idx"]
+        bins = group["frames"].to(self.device, non_blocking=True)
+        out: dict = {}
+        for name, held in self.arrays[idx].items():
+            lags = self._lags[idx][name]
+            lagged = isinstance(self.keys_lags[idx][name], list)
+            rows = bins[:, None] - lags[None, :] if lagged else bins - lags
+            values = held.index_select(0, rows.reshape(-1)).view(*rows.shape, *held.shape[1:])
+            out[name] = stim_layout(values, self.keys_lags[idx][name]) if name == "stim" else values
+        out["dataset_idx"] = idx
+        return out
 
 
 class FrameIndexDataset(Dataset):

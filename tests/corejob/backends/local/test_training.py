@@ -84,8 +84,10 @@ def test_two_ranks_train_and_a_second_cli_reports(tmp_path: Path):
     summary = wait_until_finished(LocalBackend(tmp_path), name)
     assert summary.state is JobState.SUCCEEDED, summary.message
     # /data is the machine's shared data claim: the next local job reuses these sessions
-    shared = LocalBackend(tmp_path).store.claims_dir / LOCAL_DATA_CLAIM / "synthetic"
-    assert any(p.name.startswith("tiny_back-") for p in shared.iterdir())
+    shared = LocalBackend(tmp_path).store.claims_dir / LOCAL_DATA_CLAIM / "synthetic_raw"
+    (back,) = [p for p in shared.iterdir() if p.name.startswith("tiny_back-")]
+    derived = [p for p in (back / "derived").iterdir() if not p.name.startswith(".")]
+    assert len(derived) == 1 and (derived[0] / "meta.json").is_file()  # and its arrays
     assert not (tmp_path / name / "volumes" / "data").exists()
 
     status = corejob("status", name, runs_dir=tmp_path)

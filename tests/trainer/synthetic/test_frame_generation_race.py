@@ -7,14 +7,14 @@ import os
 
 import numpy as np
 
-from trainer.data import load_dataset_config
+from tests.trainer.synthetic.frame_configs import load_frame_config
 from trainer.synthetic import generate_dataset, generate_session, session_spec
 from trainer.synthetic.session import simulate_session
 from trainer.synthetic.store import is_complete, read_meta, write_session
 
 
 def _generate_after_barrier(root, barrier, queue):
-    config = load_dataset_config("synthetic_tiny", data_root=root, max_datasets=1)
+    config = load_frame_config("synthetic_tiny", data_root=root, max_datasets=1)
     barrier.wait()
     queue.put([str(p) for p in generate_dataset(config)])
 
@@ -33,7 +33,7 @@ def test_two_processes_generating_the_same_session_leave_one_valid_copy(tmp_path
     paths = {tuple(queue.get(timeout=5)) for _ in procs}
     assert len(paths) == 1  # both report the same folder
     (folder,) = next(iter(paths))
-    config = load_dataset_config("synthetic_tiny", data_root=tmp_path, max_datasets=1)
+    config = load_frame_config("synthetic_tiny", data_root=tmp_path, max_datasets=1)
     expected = simulate_session(session_spec(config, config.sessions[0]))
     for name, array in expected.arrays.items():
         np.testing.assert_array_equal(np.load(f"{folder}/{name}.npy", mmap_mode="r"), array)
@@ -43,7 +43,7 @@ def test_two_processes_generating_the_same_session_leave_one_valid_copy(tmp_path
 
 
 def test_losing_writer_keeps_the_winner_and_force_replaces(tmp_path):
-    config = load_dataset_config("synthetic_tiny", data_root=tmp_path, max_datasets=1)
+    config = load_frame_config("synthetic_tiny", data_root=tmp_path, max_datasets=1)
     session = config.sessions[0]
     first = generate_session(config, session)
     stamp = (first / "meta.json").stat().st_mtime_ns
@@ -58,7 +58,7 @@ def test_losing_writer_keeps_the_winner_and_force_replaces(tmp_path):
 
 
 def test_incomplete_folder_is_replaced(tmp_path):
-    config = load_dataset_config("synthetic_tiny", data_root=tmp_path, max_datasets=1)
+    config = load_frame_config("synthetic_tiny", data_root=tmp_path, max_datasets=1)
     folder = config.session_dir(config.sessions[0])
     folder.mkdir(parents=True)
     (folder / "stim.npy").write_text("half-written")

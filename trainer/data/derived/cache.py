@@ -1,0 +1,178 @@
+"""Derived training arrays cached next to their raw session: ``<session>/derived/<key>/``.
+
+The key is a hash of everything that shapes the arrays: the derivation's version, the
+config fields that reach them (types, sampling, transforms, datafilters, cids, the sample
+keys), the stimulus storage dtype and the raw session's identity (its JSON manifests and
+array sizes). A config edit therefore derives a new folder; an unchanged one reuses it.
+
+Publishing is the raw store's: arrays are written into a private temporary folder,
+``meta.json`` (every array's dtype, shape and size) last, and the folder renamed into place,
+under an advisory lock so that ranks and jobs sharing a volume derive once and the others
+wait and reuse. A folder whose files disagree with its ``meta.json`` (truncated, replaced)
+is derived again (one line says so); reading never trusts a memory map that would SIGBUS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trainer.contract.errors import DataError
+from trainer.data.derived.derive import derive_session
+from trainer.recordings.files import (
+    folder_lock,
+    npy_problem,
+    publish_folder,
+    read_json_object,
+    save_json,
+    save_npy,
+    write_named,
+)
+from trainer.recordings.store import DERIVED_DIR, open_raw_session
+
+DERIVE_VERSION = 1
+META_FILE = "meta.json"
+FORMAT = "corejob-derived-arrays"
+# Config fields that change derived arrays (split, seed, augmentation do not).
+SHAPING_FIELDS = ("types", "sampling", "transforms", "datafilters", "cids", "keys_lags")
+
+
+def _raw_identity(raw: Path) -> dict[str, Any]:
+    """What identifies a raw session's content without reading its arrays."""
+    identity: dict[str, Any] = {}
+    for file in sorted(raw.rglob("*")):
+        rel = file.relative_to(raw)
+        if rel.parts[0] == DERIVED_DIR or rel.name.startswith(".") or not file.is_file():
+            continue
+        if file.suffix == ".json":
+            identity[str(rel)] = hashlib.sha1(file.read_bytes()).hexdigest()
+        else:
+            identity[str(rel)] = file.stat().st_size
+    return identity
+
+
+def derived_key(raw: Path, fields: dict[str, Any], dset_dtype: str) -> str:
+    spec = {
+        "version": DERIVE_VERSION,
+        "dset_dtype": dset_dtype,
+        "fields": {k: fields.get(k) for k in SHAPING_FIELDS},
+        "raw": _raw_identity(raw),
+    }
+    return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def derived_problems(folder: Path) -> list[str] | None:
+    """None when nothing is there; else ``FILE: problem`` lines (empty: sound)."""
+    meta_file = folder / META_FILE
+    if not folder.exists():
+        return None
+    try:
+        meta = read_json_object(meta_file)
+    except DataError as error:
+        return [str(error)]
+    arrays = meta.get("arrays")
+    if meta.get("format") != FORMAT or not isinstance(arrays, dict) or not arrays:
+        return [f"{meta_file}: not a derived-arrays manifest"]
+    problems = []
+    for name, entry in arrays.items():
+        problem = npy_problem(folder / f"{name}.npy", entry if isinstance(entry, dict) else None)
+        if problem is not None:
+            problems.append(f"{folder / f'{name}.npy'}: {problem}")
+    return problems
+
+
+def _announce(message: str) -> None:
+    print(message, file=sys.stdout, flush=True)
+
+
+def ensure_derived(
+    raw: Path,
+    fields: dict[str, Any],
+    dset_dtype: str,
+    where: str,
+    report: Callable[[str], None] = _announce,
+) -> Path:
+    """The folder of a session's derived arrays for ``fields``, deriving them if needed.
+
+    ``where`` is the session's config file (errors of the ops name it).
+    """
+    raw = Path(raw)
+    final = raw / DERIVED_DIR / derived_key(raw, fields, dset_dtype)
+    if derived_problems(final) == []:
+        return final
+    with folder_lock(final):
+        problems = derived_problems(final)
+        if problems == []:  # another rank or job derived it meanwhile
+            return final
+        if problems:
+            report(f"{final}: damaged derived arrays ({problems[0]}); deriving them again")
+        derived = derive_session(open_raw_session(raw), fields, dset_dtype, where)
+
+        def fill(tmp: Path) -> None:
+            entries = {}
+            for name, array in derived.arrays.items():
+                file = tmp / f"{name}.npy"  # a full volume's error names the published path
+                write_named(file, lambda f, a=array: save_npy(f, a), final / file.name)
+                entries[name] = {
+                    "dtype": str(array.dtype),
+                    "shape": list(array.shape),
+                    "bytes": (tmp / f"{name}.npy").stat().st_size,
+                }
+            meta = {"format": FORMAT, "version": DERIVE_VERSION, **derived.meta}
+            write_named(
+                tmp / META_FILE,
+                lambda f: save_json(f, {**meta, "arrays": entries}),
+                final / META_FILE,
+            )
+
+        return publish_folder(
+            final, fill, lambda p: derived_problems(p) == [], replace=bool(problems)
+        )
+
+
+class DerivedSession:
+    """A session's derived arrays, memory-mapped on first use in each process (picklable).
+
+    Only the path travels to DataLoader workers; each opens its own maps, so pages come
+    from the shared page cache. Construction checks every file against ``meta.json``.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        problems = derived_problems(self.folder)
+        if problems is None:
+            raise DataError(self.folder, "missing: derive it first (ensure_derived)")
+        if problems:
+            raise DataError(None, f"{problems[0]}; delete {self.folder} to derive it again")
+        self.meta = read_json_object(self.folder / META_FILE)
+        self._maps: dict[str, np.ndarray] = {}
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_maps": {}}
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.meta["arrays"])
+
+    def path_of(self, name: str) -> Path:
+        return self.folder / f"{name}.npy"
+
+    def shape_of(self, name: str) -> tuple[int, ...]:
+        return tuple(self.meta["arrays"][name]["shape"])
+
+    def array(self, name: str) -> np.ndarray:
+        if name not in self._maps:
+            if name not in self.meta["arrays"]:
+                raise KeyError(f"{self.folder}: no derived array {name!r} (has {self.keys})")
+            path = self.path_of(name)
+            try:
+                self._maps[name] = np.load(path, mmap_mode="r")
+            except (ValueError, EOFError, OSError) as error:  # damaged after the check
+                raise DataError(path, f"cannot be memory-mapped ({error})") from None
+        return self._maps[name]
