@@ -122,7 +122,8 @@ def load_pretrained(model: Any, args: argparse.Namespace) -> None:
     if getattr(args, "pretrained_checkpoint", None):
         from trainer.models.pretrained import load_pretrained_core
 
-        report = load_pretrained_core(model.model.core, args.pretrained_checkpoint)
+        trust = getattr(args, "trust_checkpoint", False)
+        report = load_pretrained_core(model.model.core, args.pretrained_checkpoint, trust)
         print(report.summary(args.pretrained_checkpoint), flush=True)
 
 

@@ -1,5 +1,8 @@
 """Load the vision core of a trained checkpoint into a new model (``--pretrained_checkpoint``).
 
+The checkpoint may be ours, VisionCore's (its layouts are mapped by
+``trainer.models.checkpoints``) or a bare state dict; it is read with
+``weights_only=True`` unless ``--trust_checkpoint`` says otherwise.
 Zero matching tensors is an error, never a silent fresh start: a loader that matches
 nothing and trains from scratch without a word wastes a whole run.
 """
@@ -13,6 +16,8 @@ import torch
 from torch import nn
 
 from trainer.contract.errors import ConfigError
+from trainer.models.checkpoints.files import load_torch_file
+from trainer.models.checkpoints.layout import split_model_state, visioncore_model_state
 
 # Checkpoint keys of the shared stages: ``model.<stage>.`` (corejob), ``<stage>.`` (bare).
 CORE_STAGES = ("frontend", "convnet", "modulator", "recurrent")
@@ -23,45 +28,48 @@ class PretrainedLoadReport:
     loaded: int
     shape_mismatch: list[str]
     not_in_checkpoint: list[str]
+    kind: str = "corejob"
 
     def summary(self, path: str) -> str:
         return (
-            f"pretrained core: loaded {self.loaded} tensors from {path}"
-            f" ({len(self.shape_mismatch)} shape mismatches, "
+            f"pretrained core: loaded {self.loaded} tensors from {path} ({self.kind};"
+            f" {len(self.shape_mismatch)} shape mismatches, "
             f"{len(self.not_in_checkpoint)} not in checkpoint)"
         )
 
 
-def read_checkpoint_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """The state dict inside a Lightning/corejob checkpoint (or a bare state dict)."""
+def read_checkpoint_state(path: str | Path, trust: bool = False) -> tuple[str, dict]:
+    """``(kind, the network's tensors under our names)`` of a checkpoint or bare state dict."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError("--pretrained_checkpoint", str(path), "file not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise ConfigError("--pretrained_checkpoint", str(path), f"unreadable ({exc})") from None
+    obj = load_torch_file(path, trust)
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict):
         raise ConfigError("--pretrained_checkpoint", str(path), "holds no state_dict")
-    return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if isinstance(obj.get("corejob"), dict):
+        return "corejob", split_model_state(tensors)[0]
+    if "hyper_parameters" in obj:
+        try:
+            return "VisionCore", visioncore_model_state(tensors)[0]
+        except ValueError as error:
+            raise ConfigError("--pretrained_checkpoint", str(path), str(error)) from None
+    bare = {k.removeprefix("module."): v for k, v in tensors.items()}
+    return "state dict", split_model_state(bare)[0] or bare
 
 
 def core_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Vision-core entries keyed relative to the core (``frontend.conv.weight``, ...)."""
-    out = {}
-    for key, value in state.items():
-        for prefix in ("model.", "module.model.", ""):
-            rest = key[len(prefix) :] if key.startswith(prefix) else None
-            if rest is not None and rest.split(".", 1)[0] in CORE_STAGES:
-                out[rest] = value
-                break
-    return out
+    return {k: v for k, v in state.items() if k.split(".", 1)[0] in CORE_STAGES}
 
 
-def load_pretrained_core(core: nn.Module, path: str | Path) -> PretrainedLoadReport:
+def load_pretrained_core(
+    core: nn.Module, path: str | Path, trust: bool = False
+) -> PretrainedLoadReport:
     """Copy matching core tensors (parameters and buffers) from checkpoint ``path``."""
-    source = core_tensors(read_checkpoint_state(path))
+    kind, state = read_checkpoint_state(path, trust)
+    source = core_tensors(state)
     target = core.state_dict()
     matched, mismatch = {}, []
     for key, value in source.items():
@@ -75,8 +83,9 @@ def load_pretrained_core(core: nn.Module, path: str | Path) -> PretrainedLoadRep
             "--pretrained_checkpoint",
             str(path),
             f"no vision-core tensor matches this model ({len(source)} core tensors in the "
-            f"checkpoint, {len(mismatch)} with other shapes): use a checkpoint of the same core",
+            f"{kind} checkpoint, {len(mismatch)} with other shapes): use a checkpoint of the"
+            " same core",
         )
     core.load_state_dict(matched, strict=False)
     missing = sorted(set(target) - set(matched))
-    return PretrainedLoadReport(len(matched), sorted(mismatch), missing)
+    return PretrainedLoadReport(len(matched), sorted(mismatch), missing, kind)
