@@ -296,7 +296,9 @@ def _dispatch(args: argparse.Namespace, sigterm: SigtermFlag) -> int:
         return exit_codes.SUCCESS
     if args.command in ("evaluate", "predict"):
         from trainer.checkpoint_commands import run_evaluate, run_predict
+        from trainer.quiet_logs import quiet_logs
 
+        quiet_logs()
         (run_evaluate if args.command == "evaluate" else run_predict)(args)
         return exit_codes.SUCCESS
     if args.command == "generate":
