@@ -31,7 +31,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model_config", default=None, help=MODEL_CONFIG_HELP)
     parser.add_argument("--trust_checkpoint", action="store_true", help=TRUST_HELP)
     parser.add_argument("--batch_size", type=_positive_int, default=256, help="samples per pass")
-    parser.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="cpu")
+    parser.add_argument(
+        "--accelerator", choices=("auto", "cpu", "gpu"), default="cpu", help="auto: gpu with CUDA"
+    )
     parser.add_argument("--debug", action="store_true", help="print tracebacks on errors")
 
 

@@ -4,7 +4,7 @@ Our modules already carry VisionCore's names (issue 12), so what is left is the 
 checkpoint wraps them in and two layouts of the same parametrizations:
 
 - the Lightning module's ``model.`` prefix, and ``model._orig_mod.`` when VisionCore's
-  ``torch.compile`` wrapped the whole model;
+  ``torch.compile`` wrapped the whole model (``._orig_mod.`` further in: a submodule);
 - weight norm as VisionCore's own parametrization (``parametrizations.weight.original``,
   ``.0.g``, ``.0.v``: ours) or as torch's built-in ``parametrizations.weight_norm``
   (``original0`` = g with kept dims, ``original1`` = v, no ``original``): g and v are the
@@ -40,8 +40,8 @@ def split_model_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.T
         prefix = next((p for p in MODEL_PREFIXES if key.startswith(p)), None)
         if prefix is None:
             others.append(key)
-        else:
-            model[key[len(prefix) :]] = value
+        else:  # a compiled submodule leaves ``_orig_mod`` inside the path too
+            model[key[len(prefix) :].replace("._orig_mod.", ".")] = value
     return model, others
 
 
