@@ -194,6 +194,11 @@ def _add_feature_args(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="checkpoint (corejob or VisionCore) whose vision core to load",
     )
+    group.add_argument(
+        "--pretrained_heads",
+        action="store_true",
+        help="also load its adapters, readouts, baselines, history MLPs (same sessions, in order)",
+    )
     group.add_argument("--trust_checkpoint", action="store_true", help=TRUST_HELP)
     group.add_argument("--freeze_vision", action="store_true", help="never train the core")
     group.add_argument(

@@ -4,8 +4,9 @@ A VisionCore-layout checkpoint of ``res_small`` for ``synthetic_tiny``'s session
 in the test (our modules carry VisionCore's names). Its readouts predict each unit's mean
 rate (features 0, bias log(rate)): the null model, worth exactly 0 bits/spike, so the
 evaluated numbers are checked against a formula, not against themselves. Fine-tuning from
-it runs through ``train --pretrained_checkpoint``; the corejob checkpoint it saves evaluates
-to the numbers the run itself logged, and predicts what the restored model computes.
+it (core and readouts) runs through ``train --pretrained_checkpoint --pretrained_heads``;
+the corejob checkpoint it saves evaluates to the numbers the run itself logged, and
+predicts what the restored model computes.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def test_fine_tune_from_a_visioncore_checkpoint_then_evaluate_and_predict(
     train = [
         "train", "--model_config", str(CONFIG), "--dataset_configs_path", "synthetic_tiny",
         "--data_root", str(tiny_data), "--run_dir", str(run), "--pretrained_checkpoint",
-        str(ckpt), "--freeze_vision", "--max_epochs", "1", "--steps_per_epoch", "2",
+        str(ckpt), "--pretrained_heads", "--freeze_vision", "--max_epochs", "1",
+        "--steps_per_epoch", "2",
         "--batch_size", "8", "--lr_scheduler", "none",
     ]  # fmt: skip
     assert run_trainer(train) == 0, capsys.readouterr().err[-2000:]
@@ -103,7 +105,10 @@ def test_fine_tune_from_a_visioncore_checkpoint_then_evaluate_and_predict(
     stages = ("frontend", "convnet", "modulator", "recurrent")
     core = [k for k in source if k.startswith(tuple(f"model._orig_mod.{s}." for s in stages))]
     loaded = f"pretrained core: loaded {len(core)} tensors from {ckpt} (VisionCore;"
-    assert len(core) > 5 and loaded in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    heads = len([k for k in source if k.startswith("model._orig_mod.readouts.")])
+    assert len(core) > 5 and loaded in printed
+    assert f"pretrained heads: loaded {heads} tensors for 2 sessions" in printed
     last = run / "checkpoints" / "last.ckpt"
     tuned = torch.load(last, weights_only=True)["state_dict"]
     for key in core:  # frozen: the imported core, bit for bit

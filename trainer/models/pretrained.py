@@ -11,16 +11,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from trainer.contract.errors import ConfigError
 from trainer.models.checkpoints.files import load_torch_file
-from trainer.models.checkpoints.layout import split_model_state, visioncore_model_state
+from trainer.models.checkpoints.layout import (
+    readout_sizes,
+    split_model_state,
+    visioncore_model_state,
+)
 
 # Checkpoint keys of the shared stages: ``model.<stage>.`` (corejob), ``<stage>.`` (bare).
 CORE_STAGES = ("frontend", "convnet", "modulator", "recurrent")
+# The per-session parts (``v1``: one of each, singular names).
+HEAD_PARTS = (
+    *("adapters", "readouts", "baselines", "spike_history"),
+    *("adapter", "readout", "baseline"),
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,12 @@ class PretrainedLoadReport:
 
 def read_checkpoint_state(path: str | Path, trust: bool = False) -> tuple[str, dict]:
     """``(kind, the network's tensors under our names)`` of a checkpoint or bare state dict."""
+    kind, state, _ = read_checkpoint_sessions(path, trust)
+    return kind, state
+
+
+def read_checkpoint_sessions(path: str | Path, trust: bool = False) -> tuple[str, dict, list]:
+    """``read_checkpoint_state`` + the session names a corejob checkpoint embeds ([] else)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError("--pretrained_checkpoint", str(path), "file not found")
@@ -48,15 +64,17 @@ def read_checkpoint_state(path: str | Path, trust: bool = False) -> tuple[str, d
     if not isinstance(state, dict):
         raise ConfigError("--pretrained_checkpoint", str(path), "holds no state_dict")
     tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
-    if isinstance(obj.get("corejob"), dict):
-        return "corejob", split_model_state(tensors)[0]
+    meta = obj.get("corejob")
+    if isinstance(meta, dict):
+        names = [s.get("name") for s in meta.get("sessions") or []]
+        return "corejob", split_model_state(tensors)[0], names
     if "hyper_parameters" in obj:
         try:
-            return "VisionCore", visioncore_model_state(tensors)[0]
+            return "VisionCore", visioncore_model_state(tensors)[0], []
         except ValueError as error:
             raise ConfigError("--pretrained_checkpoint", str(path), str(error)) from None
     bare = {k.removeprefix("module."): v for k, v in tensors.items()}
-    return "state dict", split_model_state(bare)[0] or bare
+    return "state dict", split_model_state(bare)[0] or bare, []
 
 
 def core_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -89,3 +107,42 @@ def load_pretrained_core(
     core.load_state_dict(matched, strict=False)
     missing = sorted(set(target) - set(matched))
     return PretrainedLoadReport(len(matched), sorted(mismatch), missing, kind)
+
+
+def load_pretrained_heads(
+    model: nn.Module, path: str | Path, sessions: list[tuple[str, int]], trust: bool = False
+) -> int:
+    """``--pretrained_heads``: the per-session parts too (adapters, readouts, baselines,
+    history MLPs), to continue training an imported model on the sessions it was trained
+    on. Readout ``i`` must have session ``i``'s units (and, in our checkpoints, its name):
+    heads moved onto other neurons would be wrong without a word. Returns tensors loaded."""
+    kind, state, names = read_checkpoint_sessions(path, trust)
+    units = readout_sizes(state)
+    wanted = [n for _, n in sessions]
+    if units != wanted or (names and names != [name for name, _ in sessions]):
+        saved = f"{names} with units {units}" if names else f"readouts of {units} units"
+        raise ConfigError(
+            "--pretrained_heads",
+            str(path),
+            f"the {kind} checkpoint has {saved}, the dataset {[name for name, _ in sessions]}"
+            f" with {wanted}: heads only load onto the sessions they were trained on",
+        )
+    heads = {k: v for k, v in state.items() if k.split(".", 1)[0] in HEAD_PARTS}
+    target = model.state_dict()
+    wrong = sorted(k for k, v in heads.items() if k not in target or target[k].shape != v.shape)
+    if wrong or not heads:
+        problem = f"per-session tensors do not fit this model: {wrong[:3]}"
+        raise ConfigError("--pretrained_heads", str(path), problem)
+    model.load_state_dict(heads, strict=False)
+    return len(heads)
+
+
+def load_pretrained_model(model: Any, path: str, trust: bool = False, heads: bool = False):
+    """``--pretrained_checkpoint`` (+ ``--pretrained_heads``) into a ``MultiDatasetModel``;
+    returns the lines to print."""
+    lines = [load_pretrained_core(model.model.core, path, trust).summary(path)]
+    if heads:
+        sessions = [(s.name, s.n_units) for s in model.sessions]
+        count = load_pretrained_heads(model.model, path, sessions, trust)
+        lines.append(f"pretrained heads: loaded {count} tensors for {len(sessions)} sessions")
+    return lines
