@@ -135,3 +135,27 @@ def test_fine_tune_from_a_visioncore_checkpoint_then_evaluate_and_predict(
     with torch.no_grad():
         expected = model(stim, 1)
     assert torch.equal(torch.load(tmp_path / "out.pt", weights_only=True)["output"], expected)
+
+
+def test_older_history_checkpoint_needs_model_config_and_is_flagged(
+    vc_null_checkpoint, tiny_data, tmp_path, capsys
+):
+    """Only ``model_cfg`` saved: ``--model_config`` is required (and said so). A history
+    model on data without spike history is evaluated without that term: the report says."""
+    _, sessions = vc_null_checkpoint
+    raw = yaml.safe_load(CONFIG.read_text())
+    raw["model_type"] = "v1multi_history"
+    raw["history_encoder"] = {"type": "mlp", "params": {"num_lags": 2, "hidden_dims": [4]}}
+    config = tmp_path / "res_small_history.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    model = build_model(load_model_config(config), sessions)
+    ckpt = tmp_path / "old.ckpt"
+    torch.save(visioncore_checkpoint(visioncore_state(model), None, "cfgs/history.yaml"), ckpt)
+    out = tmp_path / "eval.json"
+    assert run_trainer(_evaluate(ckpt, tiny_data, out)) == exit_codes.CONFIG_ERROR
+    err = capsys.readouterr().err
+    assert "model_cfg='cfgs/history.yaml'" in err and "pass --model_config" in err
+    assert run_trainer(_evaluate(ckpt, tiny_data, out, "--model_config", str(config))) == 0
+    assert "gives no spike history: these numbers are without it" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["history_used"] is False and len(report["sessions"]) == len(sessions)
