@@ -121,6 +121,8 @@ def describe_checkpoint(
                 "--model_config", model_config,
                 f"{path} is a corejob checkpoint and embeds its model config; drop the flag",
             )  # fmt: skip
+        if not isinstance(meta.get("model_config"), dict):
+            raise DataError(path, "its corejob entry holds no model_config: a damaged checkpoint")
         state, ignored = split_model_state(tensors)
         return CheckpointModel(
             path, COREJOB, copy.deepcopy(meta["model_config"]), state, tuple(readout_sizes(state)),

@@ -76,9 +76,10 @@ def unify_spectral_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
             continue
         base = key[: -len(_SN_U)]
         stem = base + ".parametrizations.weight"
-        out[base + ".weight_orig"] = out.pop(stem + ".original")
-        out[base + ".weight_u"] = out.pop(stem + ".0._u")
-        out[base + ".weight_v"] = out.pop(stem + ".0._v")
+        for theirs, ours in ((".original", "_orig"), (".0._u", "_u"), (".0._v", "_v")):
+            if stem + theirs not in out:
+                raise ValueError(f"{stem}{theirs} (spectral norm) is missing next to {key}")
+            out[f"{base}.weight{ours}"] = out.pop(stem + theirs)
     return out
 
 

@@ -167,3 +167,16 @@ def test_damaged_and_foreign_files_fail_naming_the_file(tmp_path):
     no_config = _save(tmp_path, {"state_dict": {"model.readouts.0.bias": torch.zeros(2)}}, "x")
     with pytest.raises(ConfigError, match=r"neither a corejob checkpoint .* nor a VisionCore"):
         read_checkpoint_model(no_config)
+
+
+def test_half_a_weight_norm_pair_is_named(tmp_path):
+    state = visioncore_state(_source(RESNET), "torch")
+    key = next(k for k in state if k.endswith(".original1"))
+    del state[key]
+    path = _save(tmp_path, visioncore_checkpoint(state, _raw(RESNET)))
+    with pytest.raises(DataError) as error:
+        read_checkpoint_model(path)
+    stem = key.removeprefix("model.").removesuffix(".original1")
+    assert str(error.value) == (
+        f"{path}: state_dict: {stem}.original1 (weight norm's v) is missing next to original0"
+    )
