@@ -36,6 +36,7 @@ LAYERS: list[list[str]] = [
     ["trainer.optim", "corejob.sweep", "corejob.results", "corejob.catalog"],
     ["trainer.models"],
     ["trainer.callbacks", "trainer.video"],
+    ["trainer.checkpoint_commands"],  # evaluate/predict arguments; trainer.cli imports it
     ["trainer.run", "trainer.plots", "trainer.cli", "trainer.__main__"],
     ["trainer.video.cli", "trainer.video.train"],  # entry point over trainer.cli
     ["corejob.cli", "corejob.submission", "corejob.__main__"],

@@ -2,7 +2,8 @@
 
 Subcommands: ``train`` (the default when the first argument is an option, so VisionCore's
 ``train_ddp_multidataset.py`` command lines keep working), ``generate`` (synthetic
-sessions onto a data volume ahead of time) and ``plot`` (figures of a finished run).
+sessions onto a data volume ahead of time), ``plot`` (figures of a finished run),
+``evaluate`` and ``predict`` (a corejob or VisionCore checkpoint on data or given inputs).
 Errors become one line on stderr and an exit code from :mod:`trainer.contract.exit_codes`; the
 traceback appears only with ``--debug``.
 """
@@ -18,6 +19,7 @@ from typing import NoReturn
 
 from corejob.cli_help import DefaultsHelpFormatter
 from trainer.callbacks.wandb_logger import MODES as WANDB_MODES
+from trainer.checkpoint_commands import TRUST_HELP, add_checkpoint_commands
 
 # Light imports only: the SIGTERM handler must be in place before torch loads (preemption).
 from trainer.contract import exit_codes
@@ -26,7 +28,7 @@ from trainer.contract.preemption import Preempted, SigtermFlag
 from trainer.video.options import add_video_arguments
 
 PROG = "corejob-train"
-SUBCOMMANDS = ("train", "generate", "plot", "import-visioncore")
+SUBCOMMANDS = ("train", "generate", "plot", "evaluate", "predict", "import-visioncore")
 SCHEDULERS = ("cosine", "cosine_restarts", "none")
 DSET_DTYPES = ("uint8", "bfloat16", "float32")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
@@ -188,8 +190,16 @@ def _add_feature_args(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--curriculum_warmup_steps", type=int, default=1000)
     group.add_argument(
-        "--pretrained_checkpoint", default=None, help="checkpoint whose vision core to load"
+        "--pretrained_checkpoint",
+        default=None,
+        help="checkpoint (corejob or VisionCore) whose vision core to load",
     )
+    group.add_argument(
+        "--pretrained_heads",
+        action="store_true",
+        help="also load its adapters, readouts, baselines, history MLPs (same sessions, in order)",
+    )
+    group.add_argument("--trust_checkpoint", action="store_true", help=TRUST_HELP)
     group.add_argument("--freeze_vision", action="store_true", help="never train the core")
     group.add_argument(
         "--finetune_strategy",
@@ -284,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out_dir", default=None, help="default: RUN_DIR/plots")
     plot.add_argument("--data_root", default=None, help="where the run's sessions live")
     plot.add_argument("--debug", action="store_true", help="print tracebacks on errors")
+    add_checkpoint_commands(sub, DefaultsHelpFormatter)
     return parser
 
 
@@ -303,6 +314,13 @@ def _dispatch(args: argparse.Namespace, sigterm: SigtermFlag) -> int:
 
         for path in plot_run(args.run_dir, args.out_dir, args.data_root):
             print(path, flush=True)
+        return exit_codes.SUCCESS
+    if args.command in ("evaluate", "predict"):
+        from trainer.checkpoint_commands import run_evaluate, run_predict
+        from trainer.quiet_logs import quiet_logs
+
+        quiet_logs()
+        (run_evaluate if args.command == "evaluate" else run_predict)(args)
         return exit_codes.SUCCESS
     if args.command == "generate":
         from trainer.run import generate

@@ -119,11 +119,14 @@ def feature_callbacks(args: argparse.Namespace, monitor: str = MONITOR) -> list[
 
 def load_pretrained(model: Any, args: argparse.Namespace) -> None:
     """``--pretrained_checkpoint``: every rank reads the same file (no broadcast needed)."""
-    if getattr(args, "pretrained_checkpoint", None):
-        from trainer.models.pretrained import load_pretrained_core
+    path, heads = getattr(args, "pretrained_checkpoint", None), getattr(args, "pretrained_heads", 0)
+    if heads and not path:
+        raise ConfigError("--pretrained_heads", "set", "needs --pretrained_checkpoint")
+    if path:
+        from trainer.models.pretrained import load_pretrained_model
 
-        report = load_pretrained_core(model.model.core, args.pretrained_checkpoint)
-        print(report.summary(args.pretrained_checkpoint), flush=True)
+        for line in load_pretrained_model(model, path, getattr(args, "trust_checkpoint", 0), heads):
+            print(line, flush=True)
 
 
 def trainer_arguments(
