@@ -33,10 +33,12 @@ from corejob.backends.kubernetes.job_kinds import (
     trainjob_pod_rank,
     trainjob_selector,
 )
+from corejob.backends.kubernetes.ledger.store import ResultLedger
 from corejob.backends.kubernetes.owned import create_owned
 from corejob.backends.kubernetes.watch import JobTracker
 from corejob.errors import (
     ConflictError,
+    CorejobError,
     ForbiddenError,
     JobNotFoundError,
     NotInstalledError,
@@ -45,7 +47,7 @@ from corejob.errors import (
 from corejob.job.flavors import FLAVORS, PYTORCHJOB, TRAINJOB, Flavor, choose_flavor, flavor_of
 from corejob.job.flavors.trainjob_rules import carried_runtime
 from corejob.job.kubeflow import JOB_NAME_LABEL, REPLICA_INDEX_LABEL, REPLICA_TYPE_LABEL
-from corejob.job.state import LABEL_CONFIG_HASH, summarize
+from corejob.job.state import LABEL_CONFIG_HASH, JobState, summarize
 from trainer.contract.result import parse_result_line
 
 Job = dict[str, Any]
@@ -105,6 +107,7 @@ class KubernetesBackend:
         self.flavor = FLAVORS[flavor] if flavor else None
         self.api = KubeApi(self.target, self.flavor or PYTORCHJOB)
         self._served: set[str] | None = None
+        self.ledger = ResultLedger(self.api)
 
     # --- which job API ----------------------------------------------------------------------
 
@@ -226,15 +229,43 @@ class KubernetesBackend:
         return [job for items in listings for job in items]
 
     def cancel(self, name: str) -> bool:
-        """Delete the job (its pods go with it) and the TrainingRuntime it brought, if any."""
+        """Delete the job (its pods go with it) and the TrainingRuntime it brought, if any.
+        A finished job is recorded in the results ledger first, so its row survives."""
         job = self._find(name)
         if job is None:
             return False
+        self._keep_before_deletion(job)
         deleted = self.api.for_flavor(flavor_of(job)).delete_job(name)
         runtime = carried_runtime(job)
         if runtime:
             delete_runtime(self.api.for_flavor(TRAINJOB), runtime["metadata"]["name"])
         return deleted
+
+    def _keep_before_deletion(self, job: Job) -> None:
+        """Record a finished job (its result from the master's log; failed: its exit codes)
+        while its pods still exist. A log that cannot be read loses the copy, not the cancel."""
+        state = summarize(job).state
+        if not state.finished:
+            return
+        name = job["metadata"]["name"]
+        try:
+            result = self.result(name) if state == JobState.SUCCEEDED else None
+            if result is not None or state == JobState.FAILED:
+                self.ledger.keep(job, result, self.exit_codes(name))
+        except CorejobError as error:
+            print(f"corejob: {name}: result not recorded before deletion: {error}",
+                  file=sys.stderr)  # fmt: skip
+
+    def keep_result(self, job: Job, result: dict[str, Any] | None) -> None:
+        """A result ConfigMap per finished run (created once; see ``ledger/config_map``)."""
+        if summarize(job).state.finished:
+            codes = [] if result is not None else self.exit_codes(job["metadata"]["name"])
+            self.ledger.keep(job, result, codes)
+
+    def recorded_results(
+        self, selector: dict[str, str] | None = None
+    ) -> list[tuple[Job, dict[str, Any] | None]]:
+        return self.ledger.records(selector)
 
     def logs(
         self,
