@@ -5,7 +5,8 @@ zero, the metric and the sweep were unnamed, and every run overwrote ``results.p
 Here each label's colour is chosen by the luminance of the cell behind it (the higher
 WCAG contrast of black or white), numbers never print a signed zero, the title names the
 metric and the sweep, cells without a number say why (failed, running, no oracle) and
-under-trained cells are marked; the default file name carries the sweep id, one file
+flagged cells are marked (under-trained, oversubscribed, not comparable) with a footnote
+each; the default file name carries the sweep id, one file
 per sweep.
 """
 
@@ -21,6 +22,8 @@ from corejob.results.table import (
     DEFAULT_MIN_STEPS,
     METRIC,
     NO_RESULT,
+    NOT_COMPARABLE,
+    OVERSUBSCRIBED,
     UNDER_TRAINED,
     TableEntry,
     build_table,
@@ -38,6 +41,15 @@ PLOT_METRICS = {
 }
 MISSING_COLOUR = "#d9d9d9"  # cells without a number: light grey, dark label
 DARK, LIGHT = "#000000", "#ffffff"
+# A flagged cell's mark and its footnote: its number is shown, but not as a peer's.
+FLAG_MARKS = {
+    UNDER_TRAINED: ("*", "under-trained: fewer than {min_steps} training steps"),
+    OVERSUBSCRIBED: ("‡", "oversubscribed: more training processes than CPU cores"),
+    NOT_COMPARABLE: (
+        "†",
+        "not comparable: other training limits than most cells (corejob results lists them)",
+    ),
+}
 
 
 def default_plot_path(sweep: str | None) -> Path:
@@ -85,8 +97,8 @@ def cell_label(entry: TableEntry | None, field: str, metric: str) -> tuple[float
     value = getattr(row, field)
     if value is None:
         return math.nan, "no oracle" if metric == "ratio" else "-"
-    text = fixed(value, 3)
-    return value, text + " *" if UNDER_TRAINED in entry.flags else text
+    marks = "".join(mark for flag, (mark, _) in FLAG_MARKS.items() if flag in entry.flags)
+    return value, f"{fixed(value, 3)} {marks}".rstrip()
 
 
 def scope_of(rows: Sequence[ResultRow]) -> str:
@@ -133,9 +145,11 @@ def heatmap_figure(
             ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=10)
     fig.colorbar(image, ax=ax, label=f"{name} (higher is better)")
     ax.set_title(f"{name} — {scope_of(rows)}\nlatest run per cell", fontsize=11)
-    if any(UNDER_TRAINED in e.flags for e in entries.values()):
-        fig.text(0.01, 0.01, f"* under-trained: fewer than {min_steps} training steps",
-                 fontsize=8)  # fmt: skip
+    flagged = {flag for e in entries.values() if e.row.succeeded for flag in e.flags}
+    notes = [f"{mark} {words.format(min_steps=min_steps)}"
+             for flag, (mark, words) in FLAG_MARKS.items() if flag in flagged]  # fmt: skip
+    if notes:
+        fig.text(0.01, 0.01, "\n".join(notes), fontsize=8)
     fig.tight_layout()
     return fig
 
