@@ -249,6 +249,8 @@ class KubernetesBackend:
             return
         name = job["metadata"]["name"]
         try:
+            if self.ledger.has(job):
+                return
             result = self.result(name) if state == JobState.SUCCEEDED else None
             if result is not None or state == JobState.FAILED:
                 self.ledger.keep(job, result, self.exit_codes(name))
@@ -258,7 +260,7 @@ class KubernetesBackend:
 
     def keep_result(self, job: Job, result: dict[str, Any] | None) -> None:
         """A result ConfigMap per finished run (created once; see ``ledger/config_map``)."""
-        if summarize(job).state.finished:
+        if summarize(job).state.finished and not self.ledger.has(job):
             codes = [] if result is not None else self.exit_codes(job["metadata"]["name"])
             self.ledger.keep(job, result, codes)
 

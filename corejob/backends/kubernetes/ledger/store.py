@@ -41,6 +41,14 @@ class ResultLedger:
             self._known = {c["metadata"]["name"] for c in config_maps}
         return records_of(config_maps)
 
+    def has(self, job: Job) -> bool:
+        """Whether ``job``'s run is recorded (as far as this backend has listed or written)."""
+        try:
+            known = self._known if self._known is not None else self._list_names()
+        except ForbiddenError:
+            return False
+        return record_name(job) in known
+
     def keep(self, job: Job, result: dict[str, Any] | None, exit_codes: list[int]) -> bool:
         """Record a finished ``job`` unless it is recorded; True when written now.
 

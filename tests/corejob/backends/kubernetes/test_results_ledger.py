@@ -76,3 +76,15 @@ def test_a_failed_run_keeps_its_cause_after_cancel_on_a_real_server(kube, corejo
     assert (row["model"], row["dataset"]) == ("res_small", "synthetic_tiny")
     text = corejob("results").out
     assert f"failed: {name}: PyTorchJobFailed: PyTorchJob {name} is failed" in text
+
+
+def test_status_records_what_it_reads_so_a_ttl_loses_nothing(cluster, corejob):
+    name = submit(corejob)
+    finish(cluster, name, 0.5)
+    assert "0.5000" in corejob("status").out  # the only look anyone takes before the TTL
+    path = f"/apis/kubeflow.org/v1/namespaces/{cluster.namespace}/pytorchjobs/{name}"
+    assert cluster.operator.request("DELETE", path)[0] == 200
+
+    kept = rows(corejob)[name]
+
+    assert kept["best_val_bps"] == 0.5 and kept["source"] == "ledger"
