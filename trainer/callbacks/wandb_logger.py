@@ -124,6 +124,11 @@ def make_wandb_logger(
         config=dict(config or {}),
         settings=_wandb_process_settings(),
     )
+    # Lightning always passes ``anonymous`` (None unless asked), which wandb >= 0.19 answers
+    # with a deprecation warning in every job log; None means "not set", so leave it out.
+    init_arguments = getattr(logger, "_wandb_init", {})
+    if init_arguments.get("anonymous", "set") is None:
+        del init_arguments["anonymous"]
     print(f"[wandb] {settings.note}; project={settings.project} dir={run_dir / 'wandb'}")
     return logger
 
