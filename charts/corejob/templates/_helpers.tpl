@@ -139,6 +139,7 @@ Each entry: value key, flag, kind (int, float or string).
 {{- define "corejob.trainerFlags" -}}
 maxEpochs --max_epochs int
 timeBudgetMinutes --time_budget_minutes float
+timeBudgetClock --time_budget_clock string
 stepsPerEpoch --steps_per_epoch int
 batchSize --batch_size int
 learningRate --learning_rate float
