@@ -100,14 +100,16 @@ def limits_of(row: ResultRow) -> tuple[Any, ...] | None:
     return tuple(limits.get(key) for key in LIMITS)
 
 
-def reference_limits(rows: Sequence[ResultRow]) -> tuple[Any, ...] | None:
-    """The limits most runs of the table trained under (a tie: the newest run's)."""
+def reference_limits(rows: Sequence[ResultRow]) -> tuple[tuple[Any, ...] | None, str]:
+    """The limits the table's runs are compared with, and what they are: those most runs
+    trained under, or without a majority (one run against one) the newest run's."""
     known = [(row.created or "", limits) for row in rows if (limits := limits_of(row))]
     if not known:
-        return None
+        return None, ""
     counts = Counter(limits for _, limits in known)
     top = max(counts.values())
-    return max((created, limits) for created, limits in known if counts[limits] == top)[1]
+    reference = max((created, limits) for created, limits in known if counts[limits] == top)[1]
+    return reference, "most runs" if 2 * top > len(known) else "the newest run"
 
 
 def limits_text(limits: Sequence[Any], only: Sequence[int] | None = None) -> str:
@@ -117,7 +119,7 @@ def limits_text(limits: Sequence[Any], only: Sequence[int] | None = None) -> str
     return ", ".join(f"{names[i]} {limits[i]}" for i in picked if limits[i] is not None) or "none"
 
 
-def comparability(row: ResultRow, reference: tuple[Any, ...] | None) -> str:
+def comparability(row: ResultRow, reference: tuple[Any, ...] | None, basis: str) -> str:
     """Why ``row`` is not comparable with the table's runs ("" when it is, or unknown)."""
     limits = limits_of(row)
     if limits is None or reference is None or limits == reference:
@@ -125,7 +127,7 @@ def comparability(row: ResultRow, reference: tuple[Any, ...] | None) -> str:
     names = list(LIMITS.values())
     differ = [i for i in range(len(LIMITS)) if limits[i] != reference[i]]
     mine = ", ".join(f"{names[i]} {_limit(limits[i])}" for i in differ)
-    return f"{mine} (most runs: {', '.join(_limit(reference[i]) for i in differ)})"
+    return f"{mine} ({basis}: {', '.join(_limit(reference[i]) for i in differ)})"
 
 
 def _limit(value: Any) -> str:
@@ -152,12 +154,13 @@ def build_table(
     shown_rows: list[tuple[ResultRow, int]] = []
     for cell in sorted(cells):
         runs = sorted(cells[cell], key=_recency)
-        shown_rows += [(row, len(runs)) for row in (runs if all_runs else runs[-1:])]
-    reference = reference_limits([row for row, _ in shown_rows])
+        oldest_first = sorted(runs, key=lambda row: (row.created or "", row.job))
+        shown_rows += [(row, len(runs)) for row in (oldest_first if all_runs else runs[-1:])]
+    reference, basis = reference_limits([row for row, _ in shown_rows])
     entries = []
     for row, count in shown_rows:
         flags, reasons = flags_of(row, min_steps), {}
-        differs = comparability(row, reference)
+        differs = comparability(row, reference, basis)
         if differs:
             flags, reasons = (*flags, NOT_COMPARABLE), {NOT_COMPARABLE: differs}
         entries.append(TableEntry(row, count, flags, reasons))
@@ -267,9 +270,9 @@ def legend(entries: Sequence[TableEntry], min_steps: int, all_runs: bool) -> lis
             "not comparable with the other runs"
         )
     if NOT_COMPARABLE in flagged:
-        reference = reference_limits([e.row for e in entries])
+        reference, basis = reference_limits([e.row for e in entries])
         lines.append(
-            f"flags: {NOT_COMPARABLE} = trained under other limits than most runs of this "
+            f"flags: {NOT_COMPARABLE} = trained under other limits than {basis} of this "
             f"table ({limits_text(reference or ())}): not comparable with them"
         )
         lines += [f"  {e.row.job}: {e.reasons[NOT_COMPARABLE]}"
