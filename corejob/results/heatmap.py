@@ -101,6 +101,16 @@ def cell_label(entry: TableEntry | None, field: str, metric: str) -> tuple[float
     return value, f"{fixed(value, 3)} {marks}".rstrip()
 
 
+def colour_range(values: Sequence[float]) -> tuple[float, float]:
+    """The colour scale's (low, high): the numbers' range, widened to 0.1 around a single
+    value (one cell, or all equal), so its ticks are round numbers, not a 1e-9 sliver."""
+    finite = [value for value in values if not math.isnan(value)]
+    if not finite:
+        return 0.0, 1.0
+    low, high = min(finite), max(finite)
+    return (low - 0.05, high + 0.05) if high - low < 1e-6 else (low, high)
+
+
 def scope_of(rows: Sequence[ResultRow]) -> str:
     sweeps = sorted({row.sweep or "" for row in rows})
     if sweeps == [""]:
@@ -127,10 +137,8 @@ def heatmap_figure(
     cells = {(m, d): cell_label(entries.get((m, d)), field, metric) for m in models
              for d in datasets}  # fmt: skip
     grid = [[cells[(m, d)][0] for d in datasets] for m in models]
-    finite = [value for value, _ in cells.values() if not math.isnan(value)]
-    low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
     cmap = plt.get_cmap("viridis").with_extremes(bad=MISSING_COLOUR)
-    norm = Normalize(low, high if high > low else low + 1e-9)
+    norm = Normalize(*colour_range([value for value, _ in cells.values()]))
     fig, ax = plt.subplots(figsize=(1.6 * len(datasets) + 3.5, 0.7 * len(models) + 2.2))
     image = ax.imshow(grid, cmap=cmap, norm=norm, aspect="auto")
     ax.set_xticks(range(len(datasets)), datasets, rotation=30, ha="right")
@@ -143,7 +151,8 @@ def heatmap_figure(
             background = cmap(norm(value)) if not math.isnan(value) else MISSING_COLOUR
             colour = label_colour(to_rgb(background))
             ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=10)
-    fig.colorbar(image, ax=ax, label=f"{name} (higher is better)")
+    bar = fig.colorbar(image, ax=ax, label=f"{name}\n(higher is better)")
+    bar.formatter.set_useOffset(False)  # "1e-10+7.2e-1" ticks say nothing
     ax.set_title(f"{name} — {scope_of(rows)}\nlatest run per cell", fontsize=11)
     flagged = {flag for e in entries.values() if e.row.succeeded for flag in e.flags}
     notes = [f"{mark} {words.format(min_steps=min_steps)}"

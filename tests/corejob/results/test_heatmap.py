@@ -143,3 +143,15 @@ def test_oversubscribed_and_not_comparable_cells_are_marked(figure):
         "‡ oversubscribed: more training processes than CPU cores",
         "† not comparable: other training limits than most cells (corejob results lists them)",
     ]
+
+
+def test_a_single_cell_has_a_readable_colour_bar(figure):
+    fig = figure([BASE])
+    bar = fig.axes[1]
+    assert bar.yaxis.get_offset_text().get_text() == ""  # no "1e-10+7.2e-1"
+    low, high = bar.get_ylim()
+    assert low < 0.6 < high and high - low > 0.05
+    renderer = fig.canvas.get_renderer()
+    label = bar.yaxis.label.get_window_extent(renderer)
+    assert label.x1 <= fig.bbox.width  # the metric's name is not cut off
+    assert bar.yaxis.label.get_text() == "best val bits/spike\n(higher is better)"
