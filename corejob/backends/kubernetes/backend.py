@@ -47,7 +47,7 @@ from corejob.errors import (
 from corejob.job.flavors import FLAVORS, PYTORCHJOB, TRAINJOB, Flavor, choose_flavor, flavor_of
 from corejob.job.flavors.trainjob_rules import carried_runtime
 from corejob.job.kubeflow import JOB_NAME_LABEL, REPLICA_INDEX_LABEL, REPLICA_TYPE_LABEL
-from corejob.job.state import LABEL_CONFIG_HASH, JobState, summarize
+from corejob.job.state import LABEL_CONFIG_HASH, summarize
 from trainer.contract.result import parse_result_line
 
 Job = dict[str, Any]
@@ -242,27 +242,16 @@ class KubernetesBackend:
         return deleted
 
     def _keep_before_deletion(self, job: Job) -> None:
-        """Record a finished job (its result from the master's log; failed: its exit codes)
-        while its pods still exist. A log that cannot be read loses the copy, not the cancel."""
-        state = summarize(job).state
-        if not state.finished:
-            return
-        name = job["metadata"]["name"]
+        """Record a finished job while its pods (its log, its exit codes) still exist."""
         try:
-            if self.ledger.has(job):
-                return
-            result = self.result(name) if state == JobState.SUCCEEDED else None
-            if result is not None or state == JobState.FAILED:
-                self.ledger.keep(job, result, self.exit_codes(name))
-        except CorejobError as error:
-            print(f"corejob: {name}: result not recorded before deletion: {error}",
-                  file=sys.stderr)  # fmt: skip
+            self.ledger.keep_finished(job, self.result, self.exit_codes)
+        except CorejobError as error:  # a log that cannot be read loses the copy, not the cancel
+            print(f"corejob: {job['metadata']['name']}: result not recorded before deletion: "
+                  f"{error}", file=sys.stderr)  # fmt: skip
 
     def keep_result(self, job: Job, result: dict[str, Any] | None) -> None:
         """A result ConfigMap per finished run (created once; see ``ledger/config_map``)."""
-        if summarize(job).state.finished and not self.ledger.has(job):
-            codes = [] if result is not None else self.exit_codes(job["metadata"]["name"])
-            self.ledger.keep(job, result, codes)
+        self.ledger.keep_finished(job, lambda _: result, self.exit_codes)
 
     def recorded_results(
         self, selector: dict[str, str] | None = None

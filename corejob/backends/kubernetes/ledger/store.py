@@ -11,6 +11,7 @@ only the records that are missing.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from corejob.backends.kubernetes.api import KubeApi
@@ -22,6 +23,7 @@ from corejob.backends.kubernetes.ledger.config_map import (
     with_exit_codes,
 )
 from corejob.errors import ConflictError, ForbiddenError
+from corejob.job.state import JobState, summarize
 
 Job = dict[str, Any]
 
@@ -40,6 +42,26 @@ class ResultLedger:
         if not selector:
             self._known = {c["metadata"]["name"] for c in config_maps}
         return records_of(config_maps)
+
+    def keep_finished(
+        self,
+        job: Job,
+        result_of: Callable[[str], dict[str, Any] | None],
+        exit_codes_of: Callable[[str], list[int]],
+    ) -> None:
+        """Record ``job`` if it finished and is not recorded yet: a succeeded run with its
+        result (none readable: nothing kept, a later look may read it), a failed one with
+        its exit codes. Reads happen only for runs not yet recorded."""
+        state = summarize(job).state
+        if not state.finished or self.has(job):
+            return
+        name = job["metadata"]["name"]
+        if state == JobState.SUCCEEDED:
+            result = result_of(name)
+            if result is not None:
+                self.keep(job, result, [])
+        else:
+            self.keep(job, None, exit_codes_of(name))
 
     def has(self, job: Job) -> bool:
         """Whether ``job``'s run is recorded (as far as this backend has listed or written)."""
