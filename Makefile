@@ -84,13 +84,15 @@ SUBMIT_WAITS = $(if $(DRY_RUN),,$(or $(WAIT),$(if $(ON_CLUSTER),,1)))
 TIME_BUDGET ?=
 SUBMIT_BUDGET = $(or $(TIME_BUDGET),$(if $(ON_CLUSTER),,5))
 
-submit: $(STAMP) ## submit one job: MODEL= [DATASET= WORKERS= GPUS= IMAGE= NAMESPACE= SET= TIME_BUDGET=min DRY_RUN=1 WAIT=1]
+submit: $(STAMP) ## submit one job: MODEL= [DATASET= WORKERS= GPUS= IMAGE= NAMESPACE= SET= VALUES=site.yaml TIME_BUDGET=min DRY_RUN=1 WAIT=1]
 	$(BIN)/corejob submit --model $(MODEL) --dataset $(DATASET) $(SPEC_OPTS) $(CLI_OPTS) \
+	  $(if $(VALUES),-f $(VALUES)) \
 	  $(if $(SUBMIT_BUDGET),--set trainer.timeBudgetMinutes=$(SUBMIT_BUDGET)) $(if $(SUBMIT_WAITS),--wait)
 	$(if $(SUBMIT_WAITS),$(BIN)/corejob results $(CLI_OPTS))
 
-sweep: $(STAMP) ## one job per cell: MODELS=a,b DATASETS=x,y [MAX_PARALLEL=2 RETRIES=1 SWEEP=id]
+sweep: $(STAMP) ## one job per cell: MODELS=a,b DATASETS=x,y [MAX_PARALLEL=2 RETRIES=1 SWEEP=id VALUES=site.yaml]
 	$(BIN)/corejob sweep --models $(MODELS) --datasets $(DATASETS) --max-parallel $(MAX_PARALLEL) \
+	  $(if $(VALUES),-f $(VALUES)) \
 	  --retries $(RETRIES) $(if $(SWEEP),--name $(SWEEP)) $(SPEC_OPTS) $(CLI_OPTS)
 
 status: $(STAMP) ## jobs table, pending reasons explained [JOB= | SWEEP=]

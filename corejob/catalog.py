@@ -2,7 +2,7 @@
 
 ``submit -m NAME`` takes these names, so users need a way to see them (and what each one
 is) without opening the trainer's source tree. The description comes from the config
-itself: its ``description:`` field, else the first line of the comment block it starts
+itself: its ``description:`` field, else the first sentence of the comment block it starts
 with. Only ``trainer.configs`` is read: no torch, no cluster.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -28,18 +29,24 @@ def add_list_options(parser: argparse.ArgumentParser) -> None:
 
 
 def leading_comment(text: str) -> str:
-    """The first non-empty line of the comment block a YAML file opens with ("" if none):
-    a comment further down describes a field, not the file."""
+    """The first sentence of the comment block a YAML file opens with ("" if none), joined
+    over its lines (a first line alone can stop mid-sentence: "... becomes a 1x1"); a
+    comment further down describes a field, not the file."""
+    block: list[str] = []
     for line in text.splitlines():
         stripped = line.strip()
-        if not stripped:
-            continue
         if not stripped.startswith("#"):
-            return ""
+            if stripped or block:
+                break
+            continue
         comment = stripped.lstrip("#").strip()
         if comment:
-            return comment
-    return ""
+            block.append(comment)
+        elif block:
+            break  # a blank comment line ends the paragraph
+    joined = " ".join(block)
+    sentence = re.match(r"(.+?[.!?])(\s|$)", joined)
+    return sentence.group(1) if sentence else joined
 
 
 def describe(path: Path) -> str:

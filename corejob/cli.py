@@ -276,6 +276,7 @@ def known_family(kind: str, name: str) -> str | None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from corejob.results.collect import collect
     from corejob.results.status_table import sweep_progress, sweep_rows
     from corejob.sweep.plan import grid, split_list, sweep_id
     from corejob.sweep.runner import SweepRun, run_sweep
@@ -309,6 +310,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     progress = sweep_progress(run, backend, args.poll)  # per-cell lines as records appear
     views = run_sweep(run, backend, poll_s=args.poll, on_progress=progress)
     print(format_rows(sweep_rows(views)))
+    collect(backend, {LABEL_SWEEP: sweep})  # every finished cell into the results ledger
     failed = [view.name for view in views if view.state != JobState.SUCCEEDED]
     if failed:
         raise JobFailedError(f"sweep {sweep}: {len(failed)} job(s) did not succeed: "

@@ -93,6 +93,8 @@ def wait_for(backend: Backend, job: dict[str, Any], pending_timeout: float | Non
             tracker.wait_for_change(min(5.0, feed.interval_s))
     print_progress(feed.poll({name: current}, force=True))
     print(f"job {name}: {summary.state} {summary.reason} {summary.message}".rstrip())
+    result = backend.result(name) if summary.state == JobState.SUCCEEDED else None
+    backend.keep_result(current, result)  # its row outlives the job (cancel, TTL)
     if summary.state == JobState.FAILED:
         raise JobFailedError(f"job {name} failed: {summary.reason}: {summary.message}")
     return ExitCode.OK

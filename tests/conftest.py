@@ -12,6 +12,9 @@ pytest_plugins = ["tests.support.kube_real"]
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
+# Jobs rendered by the chart carry their own WANDB_MODE (offline by default): the suite's
+# site defaults turn it off for every job a test submits through corejob.
+os.environ.setdefault("COREJOB_VALUES", str(Path(__file__).parent / "support" / "site-values.yaml"))
 
 
 @pytest.fixture(scope="session")

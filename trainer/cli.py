@@ -11,10 +11,12 @@ traceback appears only with ``--debug``.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from corejob.cli_help import DefaultsHelpFormatter
@@ -398,16 +400,48 @@ def run_cli(argv: Sequence[str]) -> int:
     """Run one command; returns the process exit code (never raises, except SystemExit)."""
     sigterm = SigtermFlag()
     sigterm.install()  # before torch is imported (parse_args already imports it)
+    args = None
     try:
-        return _dispatch(parse_args(argv), sigterm)
+        args = parse_args(argv)
+        return _dispatch(args, sigterm)
     except (Exception, Preempted, KeyboardInterrupt) as error:
-        return _exit_code_for(error, debug="--debug" in argv)
+        code = _exit_code_for(error, debug="--debug" in argv)
+        _record_failure(args, code, error)
+        return code
     except SystemExit as stop:
         # Lightning's own SIGTERM path raises SIGTERMException, a SystemExit without a
         # code (= exit 0): the operator would count a preempted run as finished.
         if type(stop).__name__ == "SIGTERMException":
-            return _exit_code_for(Preempted("SIGTERM (Lightning handler)"), debug=False)
+            code = _exit_code_for(Preempted("SIGTERM (Lightning handler)"), debug=False)
+            _record_failure(args, code, stop)
+            return code
         raise
+
+
+def _record_failure(args: argparse.Namespace | None, code: int, error: BaseException) -> None:
+    """Rank 0 of a failed training run leaves its record in the run directory (next to the
+    checkpoints), so a cluster's results show the failure and its cause after the job is
+    gone. A retryable exit is recorded as ``Restarting``: the operator runs it again and
+    the next attempt replaces the record. Only into a run directory that exists: a typo
+    caught before the run began leaves nothing behind. Best effort: the exit code is the
+    contract."""
+    if args is None or args.command != "train" or not Path(args.run_dir).is_dir():
+        return
+    from trainer.contract.distributed import distributed_layout
+    from trainer.contract.result import run_identity, write_result_record
+
+    try:
+        if distributed_layout(os.environ, "cpu").rank != 0:
+            return
+        state = "Restarting" if exit_codes.is_retryable(code) else "Failed"
+        line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        message = f"exit code {code}: {type(error).__name__}: {line}"
+        run = {"run_dir": args.run_dir, "model": args.model_config,
+               "dataset": args.dataset_configs_path}  # fmt: skip
+        job = run_identity(os.environ, run, state, "TrainerExited", message)
+        write_result_record(Path(args.run_dir), job, None)
+    except (CorejobTrainError, OSError):
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -44,7 +45,9 @@ from trainer.contract.result import (
     config_label,
     emit_line,
     result_line,
+    run_identity,
     write_json_atomic,
+    write_result_record,
 )
 
 WEIGHTS_LINE_PREFIX = "COREJOB_WEIGHTS "
@@ -363,6 +366,22 @@ def train(args: argparse.Namespace, sigterm: SigtermFlag) -> dict[str, Any] | No
     return _report(args, trainer, model, datamodule, heartbeat, resume_from, family)
 
 
+def training_limits(args: argparse.Namespace, trainer: pl.Trainer) -> dict[str, Any]:
+    """What bounded the run: results trained under other limits are not comparable
+    (``corejob results`` flags them). ``cores``: CPU threads over all processes on the
+    CPU, devices on an accelerator."""
+    budget = getattr(args, "time_budget_minutes", None)
+    on_cpu = trainer.accelerator.__class__.__name__ == "CPUAccelerator"
+    return {
+        "time_budget_minutes": budget,
+        "time_budget_clock": getattr(args, "time_budget_clock", "wall") if budget else None,
+        "max_epochs": args.max_epochs,
+        "steps_per_epoch": args.steps_per_epoch,
+        "accelerator": "cpu" if on_cpu else "gpu",
+        "cores": trainer.world_size * (torch.get_num_threads() if on_cpu else 1),
+    }
+
+
 def _report(
     args: argparse.Namespace,
     trainer: pl.Trainer,
@@ -394,9 +413,12 @@ def _report(
         "best_checkpoint": trainer.checkpoint_callback.best_model_path or None,
         "weights_sha256": digest,
         "run_dir": str(run_dir),
+        "training_limits": training_limits(args, trainer),
     }
     result = (family or V1Family()).result(heartbeat.history, run_facts, datamodule)
     write_json_atomic(run_dir / "history.json", clean_history(heartbeat.history))
     write_json_atomic(run_dir / "metrics.json", result)
+    job = run_identity(os.environ, run_facts, "Succeeded", "Trained", "", run_facts["wall_time_s"])
+    write_result_record(run_dir, job, result)
     emit_line(result_line(result))
     return result

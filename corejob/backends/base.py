@@ -84,6 +84,18 @@ class Backend(Protocol):
         """The trainer's final result object (``COREJOB_RESULT`` line), None if not yet."""
         ...
 
+    def keep_result(self, job: Job, result: dict[str, Any] | None) -> None:
+        """Record a finished ``job`` (and its result, None for a failed run) in the
+        backend's results ledger, which outlives the job (``cancel``, a cluster's TTL)."""
+        ...
+
+    def recorded_results(
+        self, selector: dict[str, str] | None = None
+    ) -> list[tuple[Job, dict[str, Any] | None]]:
+        """(job, result) of every recorded run whose job labels match ``selector``,
+        the job still live or not."""
+        ...
+
     def explain(self, name: str) -> list[str]:
         """Plain-words reasons why a job is not running yet (pending pods, events)."""
         ...

@@ -186,8 +186,9 @@ def cluster_warnings(job: dict[str, Any]) -> list[str]:
                 )
         if "emptyDir" in runs_volume(pod):
             warnings.append(
-                "/runs is an emptyDir: checkpoints and results vanish with the "
-                "pod, so a restart cannot resume; set checkpoints.existingClaim"
+                "/runs is an emptyDir: checkpoints, the run's result.json and its offline "
+                "W&B run vanish with the pod, so a restart cannot resume; set "
+                "checkpoints.existingClaim"
             )
     return list(dict.fromkeys(warnings))
 

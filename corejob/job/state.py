@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-LABEL_MODEL = "corejob.dev/model"
-LABEL_DATASET = "corejob.dev/dataset"
-LABEL_SWEEP = "corejob.dev/sweep"
+# The model/dataset/sweep label keys are stated once, beside the result record that
+# carries them (the trainer writes records without importing the controller).
+from trainer.contract.result import LABEL_DATASET, LABEL_MODEL, LABEL_SWEEP
+
 LABEL_CONFIG_HASH = "corejob.dev/config-hash"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 
@@ -145,3 +146,10 @@ def summarize(job: dict[str, Any]) -> JobSummary:
         replicas=_replica_counts(status),
         kind=kind,
     )
+
+
+def labels_match(job: dict[str, Any], selector: dict[str, str] | None) -> bool:
+    """Whether ``job``'s labels hold every ``selector`` item (a label selector's equality
+    terms, as the API server applies them)."""
+    labels = (job.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(key) == value for key, value in (selector or {}).items())

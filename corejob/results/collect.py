@@ -4,7 +4,8 @@ The trainer prints one ``COREJOB_RESULT {...}`` line at the end (docs/CONTRACT.m
 backend's ``result(name)`` returns that object, so collecting needs no volume access.
 Failed and unfinished jobs are rows too (with their state and no numbers): a table that
 drops them makes a broken sweep look complete. Jobs deleted since (``cancel``) come back
-from the backend's results ledger where it has one (locally ``runs/_results/``).
+from the backend's results ledger where it has one (locally ``runs/_results/``, on a cluster
+result ConfigMaps).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from corejob.backends.base import Backend
-from corejob.job.state import JobState, summarize
+from corejob.job.state import JobState, labels_match, summarize
 from trainer.contract.result import OVERALL_KEY, V1_LABEL
 
 LIVE = "live"
 LEDGER = "ledger"
+DELETING = JobState.DELETING.value
 
 
 @dataclass(frozen=True)
@@ -107,26 +109,12 @@ def _integer(value: Any) -> int | None:
     return None if number is None else int(number)
 
 
-def _matches(job: dict[str, Any], selector: dict[str, str]) -> bool:
-    labels = (job.get("metadata") or {}).get("labels") or {}
-    return all(labels.get(key) == value for key, value in selector.items())
-
-
-def recorded_results(backend: Backend) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """The backend's results ledger, (job, result) pairs; [] where it keeps none.
-
-    Only the local backends (and the container backend, built on them) keep one; the
-    ``Backend`` protocol has no ledger yet, hence the explicit type check.
-    """
-    from corejob.backends.local.backend import LocalBackend
-
-    return backend.recorded_results() if isinstance(backend, LocalBackend) else []
-
-
 def collect(backend: Backend, selector: dict[str, str]) -> list[ResultRow]:
     """One row per job matching ``selector``: the live jobs, then the ledger's jobs that
-    are no longer live (a job in both appears once, as live)."""
-    rows: dict[str, ResultRow] = {}
+    are no longer live (a run in both appears once, as live; an earlier run of a reused
+    job name is a row of its own). Every finished live job is
+    handed to the backend's ledger on the way, so its row survives the job."""
+    rows: dict[tuple[str, str], ResultRow] = {}  # (job name, creation): reruns of a name
     for job in backend.list(selector):
         name = job["metadata"]["name"]
         state = summarize(job).state
@@ -135,9 +123,12 @@ def collect(backend: Backend, selector: dict[str, str]) -> list[ResultRow]:
         codes = sorted(set(backend.exit_codes(name))) if state == JobState.FAILED else []
         if codes:  # the operator's message only counts failed replicas
             row = replace(row, message=f"{row.message} (exit code {', '.join(map(str, codes))})")
-        rows[name] = row
-    for job, result in recorded_results(backend):
-        name = (job.get("metadata") or {}).get("name")
-        if name and name not in rows and _matches(job, selector):
-            rows[name] = row_from_job(job, result, source=LEDGER)
+        if state == JobState.FAILED or result is not None:
+            backend.keep_result(job, result)
+        rows[name, row.created or ""] = row
+    for job, result in backend.recorded_results(selector):
+        row = row_from_job(job, result, source=LEDGER)
+        live = rows.get((row.job, row.created or ""))
+        if row.job and labels_match(job, selector) and (live is None or live.state == DELETING):
+            rows[row.job, row.created or ""] = row  # a job being deleted: its final state
     return sorted(rows.values(), key=lambda r: (r.model, r.dataset, r.created or "", r.job))

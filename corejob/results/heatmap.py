@@ -5,7 +5,8 @@ zero, the metric and the sweep were unnamed, and every run overwrote ``results.p
 Here each label's colour is chosen by the luminance of the cell behind it (the higher
 WCAG contrast of black or white), numbers never print a signed zero, the title names the
 metric and the sweep, cells without a number say why (failed, running, no oracle) and
-under-trained cells are marked; the default file name carries the sweep id, one file
+flagged cells are marked (under-trained, oversubscribed, not comparable) with a footnote
+each; the default file name carries the sweep id, one file
 per sweep.
 """
 
@@ -21,6 +22,8 @@ from corejob.results.table import (
     DEFAULT_MIN_STEPS,
     METRIC,
     NO_RESULT,
+    NOT_COMPARABLE,
+    OVERSUBSCRIBED,
     UNDER_TRAINED,
     TableEntry,
     build_table,
@@ -38,6 +41,15 @@ PLOT_METRICS = {
 }
 MISSING_COLOUR = "#d9d9d9"  # cells without a number: light grey, dark label
 DARK, LIGHT = "#000000", "#ffffff"
+# A flagged cell's mark and its footnote: its number is shown, but not as a peer's.
+FLAG_MARKS = {
+    UNDER_TRAINED: ("*", "under-trained: fewer than {min_steps} training steps"),
+    OVERSUBSCRIBED: ("‡", "oversubscribed: more training processes than CPU cores"),
+    NOT_COMPARABLE: (
+        "†",
+        "not comparable: other training limits than most cells (corejob results lists them)",
+    ),
+}
 
 
 def default_plot_path(sweep: str | None) -> Path:
@@ -85,8 +97,18 @@ def cell_label(entry: TableEntry | None, field: str, metric: str) -> tuple[float
     value = getattr(row, field)
     if value is None:
         return math.nan, "no oracle" if metric == "ratio" else "-"
-    text = fixed(value, 3)
-    return value, text + " *" if UNDER_TRAINED in entry.flags else text
+    marks = "".join(mark for flag, (mark, _) in FLAG_MARKS.items() if flag in entry.flags)
+    return value, f"{fixed(value, 3)} {marks}".rstrip()
+
+
+def colour_range(values: Sequence[float]) -> tuple[float, float]:
+    """The colour scale's (low, high): the numbers' range, widened to 0.1 around a single
+    value (one cell, or all equal), so its ticks are round numbers, not a 1e-9 sliver."""
+    finite = [value for value in values if not math.isnan(value)]
+    if not finite:
+        return 0.0, 1.0
+    low, high = min(finite), max(finite)
+    return (low - 0.05, high + 0.05) if high - low < 1e-6 else (low, high)
 
 
 def scope_of(rows: Sequence[ResultRow]) -> str:
@@ -115,10 +137,8 @@ def heatmap_figure(
     cells = {(m, d): cell_label(entries.get((m, d)), field, metric) for m in models
              for d in datasets}  # fmt: skip
     grid = [[cells[(m, d)][0] for d in datasets] for m in models]
-    finite = [value for value, _ in cells.values() if not math.isnan(value)]
-    low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
     cmap = plt.get_cmap("viridis").with_extremes(bad=MISSING_COLOUR)
-    norm = Normalize(low, high if high > low else low + 1e-9)
+    norm = Normalize(*colour_range([value for value, _ in cells.values()]))
     fig, ax = plt.subplots(figsize=(1.6 * len(datasets) + 3.5, 0.7 * len(models) + 2.2))
     image = ax.imshow(grid, cmap=cmap, norm=norm, aspect="auto")
     ax.set_xticks(range(len(datasets)), datasets, rotation=30, ha="right")
@@ -131,11 +151,14 @@ def heatmap_figure(
             background = cmap(norm(value)) if not math.isnan(value) else MISSING_COLOUR
             colour = label_colour(to_rgb(background))
             ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=10)
-    fig.colorbar(image, ax=ax, label=f"{name} (higher is better)")
+    bar = fig.colorbar(image, ax=ax, label=f"{name}\n(higher is better)")
+    bar.formatter.set_useOffset(False)  # "1e-10+7.2e-1" ticks say nothing
     ax.set_title(f"{name} — {scope_of(rows)}\nlatest run per cell", fontsize=11)
-    if any(UNDER_TRAINED in e.flags for e in entries.values()):
-        fig.text(0.01, 0.01, f"* under-trained: fewer than {min_steps} training steps",
-                 fontsize=8)  # fmt: skip
+    flagged = {flag for e in entries.values() if e.row.succeeded for flag in e.flags}
+    notes = [f"{mark} {words.format(min_steps=min_steps)}"
+             for flag, (mark, words) in FLAG_MARKS.items() if flag in flagged]  # fmt: skip
+    if notes:
+        fig.text(0.01, 0.01, "\n".join(notes), fontsize=8)
     fig.tight_layout()
     return fig
 

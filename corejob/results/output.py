@@ -2,8 +2,9 @@
 
 Every format carries the same entries as the printed table (latest run per cell, or
 every run with ``--all``), with the same names: the metric is in each key
-(``best_val_bps``, ``oracle_ratio``), ``runs`` is the cell's run count and ``flags`` what
-the table marks, so a script sees what a reader sees.
+(``best_val_bps``, ``oracle_ratio``), ``runs`` is the cell's run count, ``flags`` what
+the table marks and ``flag_reasons`` why (``not-comparable``: the limits that differ), so a
+script sees what a reader sees.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ CSV_FIELDS = ["job", "model", "dataset", "sweep", "state", "best_val_bps", "fina
 
 def entry_record(entry: TableEntry) -> dict[str, Any]:
     """One entry as plain data: the run's fields, its cell's run count and its flags."""
-    return {**asdict(entry.row), "runs": entry.runs, "flags": list(entry.flags)}
+    return {**asdict(entry.row), "runs": entry.runs, "flags": list(entry.flags),
+            "flag_reasons": dict(entry.reasons)}  # fmt: skip
 
 
 def to_json(entries: Sequence[TableEntry]) -> str:

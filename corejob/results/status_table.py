@@ -276,13 +276,18 @@ def status_inputs(
     backend: Backend, jobs: list[dict[str, Any]]
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any] | None]]:
     """What the rows need beyond the job objects, read cheaply: the result of each
-    succeeded job and one log tail per running job (results, progress by job name)."""
+    succeeded job and one log tail per running job (results, progress by job name).
+    Finished jobs go to the backend's results ledger on the way (it outlives them)."""
     results: dict[str, dict[str, Any]] = {}
     progress: dict[str, dict[str, Any] | None] = {}
     for job in jobs:
         name, state = job["metadata"]["name"], summarize(job).state
         if state == JobState.SUCCEEDED:
             results[name] = backend.result(name) or {}
+            if results[name]:
+                backend.keep_result(job, results[name])
+        elif state == JobState.FAILED:
+            backend.keep_result(job, None)
         elif state in RUNNING_STATES:
             progress[name] = latest_progress(backend, name, progress_window_s(job))
     return results, progress

@@ -10,8 +10,10 @@ every run); failed and flagged runs are rows, never averaged in.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from corejob.job.state import JobState
 from corejob.results.collect import ResultRow
@@ -27,6 +29,12 @@ DEFAULT_MIN_STEPS = 100
 UNDER_TRAINED = "under-trained"
 NO_RESULT = "no-result"
 OVERSUBSCRIBED = "oversubscribed"
+NOT_COMPARABLE = "not-comparable"
+# What bounded a run (the trainer's ``training_limits``), in the words a table uses: runs
+# of one table trained under other limits are not comparable, however good their number.
+LIMITS = {"time_budget_minutes": "time budget (min)", "time_budget_clock": "budget clock",
+          "max_epochs": "max epochs", "steps_per_epoch": "steps/epoch",
+          "accelerator": "accelerator", "cores": "cores"}  # fmt: skip
 FINISHED = (JobState.SUCCEEDED.value, JobState.FAILED.value)
 
 
@@ -37,6 +45,8 @@ class TableEntry:
     row: ResultRow
     runs: int
     flags: tuple[str, ...]
+    #: flag -> why, in words (``not-comparable``: which limits differ from the table's)
+    reasons: dict[str, str] = field(default_factory=dict)
 
     @property
     def counted(self) -> bool:
@@ -81,6 +91,49 @@ def flags_of(row: ResultRow, min_steps: int) -> tuple[str, ...]:
     return tuple(flags)
 
 
+def limits_of(row: ResultRow) -> tuple[Any, ...] | None:
+    """The run's training limits in :data:`LIMITS` order; None for results that predate
+    them (unknown is not flagged)."""
+    limits = row.result.get("training_limits") if row.succeeded else None
+    if not isinstance(limits, dict):
+        return None
+    return tuple(limits.get(key) for key in LIMITS)
+
+
+def reference_limits(rows: Sequence[ResultRow]) -> tuple[tuple[Any, ...] | None, str]:
+    """The limits the table's runs are compared with, and what they are: those most runs
+    trained under, or without a majority (one run against one) the newest run's."""
+    known = [(row.created or "", limits) for row in rows if (limits := limits_of(row))]
+    if not known:
+        return None, ""
+    counts = Counter(limits for _, limits in known)
+    top = max(counts.values())
+    reference = max((created, limits) for created, limits in known if counts[limits] == top)[1]
+    return reference, "most runs" if 2 * top > len(known) else "the newest run"
+
+
+def limits_text(limits: Sequence[Any], only: Sequence[int] | None = None) -> str:
+    """``time budget (min) 5, budget clock wall, cores 4`` (unset limits left out)."""
+    names = list(LIMITS.values())
+    picked = range(len(names)) if only is None else only
+    return ", ".join(f"{names[i]} {limits[i]}" for i in picked if limits[i] is not None) or "none"
+
+
+def comparability(row: ResultRow, reference: tuple[Any, ...] | None, basis: str) -> str:
+    """Why ``row`` is not comparable with the table's runs ("" when it is, or unknown)."""
+    limits = limits_of(row)
+    if limits is None or reference is None or limits == reference:
+        return ""
+    names = list(LIMITS.values())
+    differ = [i for i in range(len(LIMITS)) if limits[i] != reference[i]]
+    mine = ", ".join(f"{names[i]} {_limit(limits[i])}" for i in differ)
+    return f"{mine} ({basis}: {', '.join(_limit(reference[i]) for i in differ)})"
+
+
+def _limit(value: Any) -> str:
+    return "unset" if value is None else str(value)
+
+
 def _cell(row: ResultRow) -> tuple[str, str]:
     return row.model, row.dataset
 
@@ -98,11 +151,19 @@ def build_table(
     cells: dict[tuple[str, str], list[ResultRow]] = {}
     for row in rows:
         cells.setdefault(_cell(row), []).append(row)
-    entries = []
+    shown_rows: list[tuple[ResultRow, int]] = []
     for cell in sorted(cells):
         runs = sorted(cells[cell], key=_recency)
-        shown = runs if all_runs else runs[-1:]
-        entries += [TableEntry(row, len(runs), flags_of(row, min_steps)) for row in shown]
+        oldest_first = sorted(runs, key=lambda row: (row.created or "", row.job))
+        shown_rows += [(row, len(runs)) for row in (oldest_first if all_runs else runs[-1:])]
+    reference, basis = reference_limits([row for row, _ in shown_rows])
+    entries = []
+    for row, count in shown_rows:
+        flags, reasons = flags_of(row, min_steps), {}
+        differs = comparability(row, reference, basis)
+        if differs:
+            flags, reasons = (*flags, NOT_COMPARABLE), {NOT_COMPARABLE: differs}
+        entries.append(TableEntry(row, count, flags, reasons))
     return entries
 
 
@@ -208,6 +269,14 @@ def legend(entries: Sequence[TableEntry], min_steps: int, all_runs: bool) -> lis
             f"flags: {OVERSUBSCRIBED} = more training processes than CPU cores: slower steps, "
             "not comparable with the other runs"
         )
+    if NOT_COMPARABLE in flagged:
+        reference, basis = reference_limits([e.row for e in entries])
+        lines.append(
+            f"flags: {NOT_COMPARABLE} = trained under other limits than {basis} of this "
+            f"table ({limits_text(reference or ())}): not comparable with them"
+        )
+        lines += [f"  {e.row.job}: {e.reasons[NOT_COMPARABLE]}"
+                  for e in entries if NOT_COMPARABLE in e.reasons]  # fmt: skip
     if NO_RESULT in flagged:
         lines.append(f"flags: {NO_RESULT} = succeeded, but its log has no COREJOB_RESULT line")
     lines += [f"{e.row.state.lower()}: {e.row.job}: {e.row.message}"

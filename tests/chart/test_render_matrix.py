@@ -199,9 +199,12 @@ def test_wandb_key_only_by_secret_reference() -> None:
     assert env["WANDB_MODE"] == "online"
     assert env["WANDB_ENTITY"] == "lab"
     assert env["WANDB_API_KEY"] == {"secretKeyRef": {"name": "corejob-wandb", "key": "api-key"}}
-    disabled = env_of(render())
+    default = env_of(render())  # offline on the checkpoints volume, no key needed
+    assert default["WANDB_MODE"] == "offline" and default["WANDB_DIR"].startswith("/runs/")
+    assert "WANDB_API_KEY" not in default
+    disabled = env_of(render(wandb={"mode": "disabled"}))
     assert disabled["WANDB_MODE"] == "disabled"
-    assert "WANDB_API_KEY" not in disabled
+    assert not {"WANDB_API_KEY", "WANDB_DIR", "WANDB_PROJECT"} & set(disabled)
 
 
 def test_elastic_policy_and_torchrun() -> None:

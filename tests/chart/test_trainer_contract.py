@@ -151,3 +151,23 @@ def test_extra_args_in_helm_list_syntax_reach_the_trainer() -> None:
     argv = rendered_trainer_args(chart_dir(), {"extraArgs": ["--seed", 3]})
     assert argv[-2:] == ["--seed", "3"]
     assert parse_args(argv).seed == 3
+
+
+def test_wandb_defaults_to_offline_runs_on_the_checkpoints_volume() -> None:
+    """The chart's default W&B: offline, written under the run directory on /runs (the
+    checkpoints claim), the same directory the trainer is told to run in."""
+    from trainer.callbacks.wandb_logger import resolve_settings, wandb_dir
+
+    job = render_job(values(checkpoints={"existingClaim": "lab-runs"}))
+    env = {e["name"]: e.get("value") for e in container(job)["env"]}
+    args = container(job)["args"]
+    run_dir = args[args.index("--run_dir") + 1]
+    assert env["WANDB_MODE"] == "offline" and env["WANDB_DIR"] == run_dir
+    assert run_dir.startswith("/runs/")
+    mounts = {m["mountPath"]: m["name"] for m in container(job)["volumeMounts"]}
+    volumes = {v["name"]: v for v in job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]
+               ["spec"]["volumes"]}  # fmt: skip
+    assert volumes[mounts["/runs"]]["persistentVolumeClaim"]["claimName"] == "lab-runs"
+    settings = resolve_settings({}, {k: v for k, v in env.items() if v}, key_present=True)
+    assert settings.mode == "offline"  # a key in the pod does not turn the default online
+    assert wandb_dir("/elsewhere", env) == Path(run_dir)

@@ -12,23 +12,25 @@ import pytest
 from corejob.errors import ExitCode
 from tests.corejob.test_cli_track import submit
 
-BUNDLED_MODELS = {
+BUNDLED_MODELS = {  # each the first sentence of its config's leading comment, whole
     "cpu_dense_film_none_gaussian": "VisionCore-style DenseNet + FiLM "
     "(learned_dense_film_none_gaussian), sized for CPU.",
     "cpu_resnet_concat_convgru_gaussian": "VisionCore-style ResNet + concat + ConvGRU "
     "(learned_resnet_concat_convgru_gaussian), CPU-sized.",
     "cpu_resnet_none_none_gaussian": "VisionCore-style ResNet (learned_resnet_none_none_gaussian), "
     "sized for CPU.",
-    "modulator_only_gru": "Behaviour-only baseline: no vision core. The behaviour embedding "
-    "becomes a 1x1",
+    "modulator_only_gru": "Behaviour-only baseline: no vision core.",
     "res_small": "ResNet core, no recurrence, Gaussian readout, log-rate output.",
     "res_small_concat_gru": "res_small_gru plus behaviour: an embedding of the behaviour "
-    "covariates (eye position,",
-    "res_small_gru": "ResNet core + ConvGRU over time: the frontend's short temporal filters leave",
+    "covariates (eye position, saccade state) is appended as extra channels before the ConvGRU.",
+    "res_small_gru": "ResNet core + ConvGRU over time: the frontend's short temporal filters leave"
+    " (lags - kernel_size + 1) time steps, which the GRU integrates; the readout reads its final"
+    " state with a Gaussian readout.",
     "r3d_small": "Video family (trainer/video): a CPU-sized ResNet3D shared by every camera view,"
-    " mean",
+    " mean fusion over views (view-order invariant), one linear head per task sized by the"
+    " task's vocabulary.",
     "r3d_18": "Video family: r3d-18 layout (3x7x7 stem with spatial stride 2, four stages of two"
-    " basic",
+    " basic blocks, 64-128-256-512 channels, batch norm), shared across views; attention fusion.",
 }
 
 
@@ -92,6 +94,15 @@ def test_describe_falls_back_to_the_leading_comment_then_nothing(tmp_path: Path)
     assert describe(tmp_path / "both.yaml") == "the field wins"
 
 
+def test_a_description_is_the_first_sentence_not_the_first_line(corejob) -> None:
+    result = corejob("list", "models", "-o", "json")
+    entries = {entry["name"]: entry["description"] for entry in json.loads(result.out)}
+    assert entries["modulator_only_gru"] == (
+        "Behaviour-only baseline: no vision core."
+    )  # its comment's first line stops at "... The behaviour embedding becomes a 1x1"
+    assert all(text.endswith((".", ")")) or not text for text in entries.values()), entries
+
+
 def test_logs_tail_on_a_cluster(cluster, corejob) -> None:
     name = submit(corejob, "synthetic_tiny", "--workers", "1")
     master = cluster.operator.add_pod(name, "master", 0, logs=["m0", "m1", "m2"])
@@ -127,3 +138,20 @@ def test_a_missing_file_beside_a_usable_one_is_tolerated_as_kubectl_does(
     result = corejob("status")
     assert result.code == 0, result.err
     assert result.out.strip() == "no jobs"
+
+
+def test_a_bare_cluster_submit_warns_about_its_image_and_emptydir(cluster, corejob) -> None:
+    """What a new user sees on a cluster without site defaults (then, with them: nothing)."""
+    bare = corejob("submit", "-m", "res_small", "-d", "synthetic_tiny")
+    assert bare.code == 0, bare.err
+    warnings = [line for line in bare.err.splitlines() if "warning" in line]
+    assert any("image localhost/corejob-trainer:" in w and "cannot pull it" in w
+               for w in warnings), bare.err  # fmt: skip
+    assert any("/runs is an emptyDir" in w and "checkpoints.existingClaim" in w
+               for w in warnings), bare.err  # fmt: skip
+    site = Path("site.yaml")  # the test runs in its tmp_path
+    site.write_text("image: {repository: ghcr.io/lab/trainer}\n"
+                    "checkpoints: {existingClaim: lab-runs}\n")  # fmt: skip
+    configured = corejob("submit", "-f", str(site), "-m", "res_small", "-d", "synthetic_mixed")
+    assert configured.code == 0, configured.err
+    assert "warning" not in configured.err, configured.err

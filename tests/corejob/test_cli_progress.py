@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from corejob.cli import main
 from corejob.results.status_table import PROGRESS_POLL_ENV, progress_text
 from tests.corejob.conftest import Background
 from tests.support.kube_cluster import JOBS
@@ -71,6 +72,12 @@ def test_submit_wait_prints_each_newer_progress_record_once(cluster, capsys, fas
         f"job {name}: epoch 3/3 step 30/30 loss 0.033 bps 0.42 done",  # read once it ended
         f"job {name}: Succeeded PyTorchJobSucceeded PyTorchJob {name} is succeeded.",
     ]
+    # --wait recorded the run: it outlives its job (deleted here as its TTL would).
+    path = f"{JOBS.format(ns=cluster.namespace)}/{name}"
+    assert cluster.operator.request("DELETE", path)[0] == 200
+    assert main(["results", "-o", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["job"], row["state"], row["source"]) == (name, "Succeeded", "ledger")
 
 
 def test_status_shows_progress_duration_and_attempts_reading_only_running_logs(cluster, corejob):

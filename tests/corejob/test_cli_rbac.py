@@ -76,6 +76,7 @@ def test_the_controller_role_is_what_the_cli_uses(kube: KubeNamespace, corejob):
     (job,) = wait_until(lambda: kube.jobs("corejob.dev/sweep=rbac"), 30, "the sweep's job")
     kube.set_condition(job["metadata"]["name"], "Succeeded")
     assert sweep.join(60) == ExitCode.OK
+    assert corejob("results").code == 0  # the results ledger: listed, never read by name
     cancelled = corejob("cancel", name)
     assert cancelled.code == 0, cancelled.err
 

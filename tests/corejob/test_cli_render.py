@@ -88,3 +88,43 @@ def test_site_defaults_apply_and_the_command_line_wins(tmp_path: Path) -> None:
     container = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]
     assert container["image"].startswith("ghcr.io/lab/trainer:")
     assert container["args"][container["args"].index("--max_epochs") + 1] == "3"
+
+
+def test_make_submit_takes_a_site_values_file(tmp_path: Path) -> None:
+    """`make submit VALUES=site.yaml` is `corejob submit -f site.yaml`: the lab's image,
+    claims and limits once in a file, not as --set on every submit."""
+    site = tmp_path / "site.yaml"
+    site.write_text("image: {repository: ghcr.io/lab/trainer}\ntrainer: {maxEpochs: 7}\n")
+    make = shutil.which("make")
+    assert make
+    done = run([make, "-s", "submit", "STAMP=", f"BIN={BIN}", "BACKEND=local", "DRY_RUN=1",
+                "DATASET=synthetic_tiny", f"VALUES={site}"])  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    job = next(d for d in yaml.safe_load_all(done.stdout) if d and d.get("kind") == "PyTorchJob")
+    container = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]
+    assert container["image"].startswith("ghcr.io/lab/trainer:")
+    assert container["args"][container["args"].index("--max_epochs") + 1] == "7"
+
+
+def test_user_and_project_defaults_files_are_found_like_kubectl_finds_its_config(
+    tmp_path: Path,
+) -> None:
+    """No flag, no variable: ``~/.config/corejob/values.yaml`` then the project's
+    ``.corejob/values.yaml`` (later wins), below the command line."""
+    home, project = tmp_path / "home", tmp_path / "project"
+    (home / ".config" / "corejob").mkdir(parents=True)
+    (home / ".config" / "corejob" / "values.yaml").write_text(
+        "image: {repository: ghcr.io/me/trainer}\ntrainer: {maxEpochs: 7}\n"
+    )
+    (project / ".corejob").mkdir(parents=True)
+    (project / ".corejob" / "values.yaml").write_text("trainer: {maxEpochs: 9}\n")
+    done = subprocess.run(
+        [str(BIN / "corejob"), "render", "-m", "res_small"],
+        cwd=project, capture_output=True, text=True, timeout=120,
+        env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(home), "KUBECONFIG": "/nonexistent"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    job = yaml.safe_load(done.stdout)
+    container = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]
+    assert container["image"].startswith("ghcr.io/me/trainer:")
+    assert container["args"][container["args"].index("--max_epochs") + 1] == "9"

@@ -30,7 +30,8 @@ def created_jobs(kube) -> list:
     return bodies
 
 
-def test_submit_creates_exactly_the_rendered_object(kube, corejob):
+def test_submit_creates_exactly_the_rendered_object(kube, corejob, monkeypatch):
+    monkeypatch.setenv("COREJOB_VALUES", "")  # no site defaults: the chart's own
     args = [
         "-m",
         "res_small",

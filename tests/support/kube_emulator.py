@@ -40,6 +40,7 @@ RESOURCES: list[tuple[str, str, bool]] = [
     ("trainer.kubeflow.org/v1alpha1/clustertrainingruntimes", "ClusterTrainingRuntime", False),
     ("v1/pods", "Pod", True),
     ("v1/events", "Event", True),
+    ("v1/configmaps", "ConfigMap", True),
     ("v1/nodes", "Node", False),
     ("v1/namespaces", "Namespace", False),
 ]

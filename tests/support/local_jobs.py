@@ -23,6 +23,7 @@ def chart_job(name: str, workers: int = 1, **values: Any) -> dict[str, Any]:
         "workers": workers,
         "jobName": name,
         "image": IMAGE,
+        "wandb": {"mode": "disabled"},  # tests always set it (the chart's default: offline)
     }
     merged.update(values)
     return render_job(merged)

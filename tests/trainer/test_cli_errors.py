@@ -1,5 +1,6 @@
 """User errors end as one stderr line and a permanent exit code (no traceback)."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import pytest
 
 from trainer.cli import parse_args, run_cli
 from trainer.contract import exit_codes
+from trainer.contract.result import RESULT_RECORD_FILE, parse_result_record
 
 
 def _run(*args: str, cwd) -> subprocess.CompletedProcess:
@@ -94,3 +96,25 @@ def test_an_unusable_data_root_exits_2_naming_the_flag(tmp_path):
 
 
 TRAIN = ("train", "--model_config", "res_small", "--dataset_configs_path", "synthetic_tiny")
+
+
+def test_a_run_that_fails_leaves_its_record_in_its_run_directory(tmp_path, restore_sigterm):
+    """On a cluster the run directory is on the checkpoints claim: the record says why the
+    run failed after the job is gone (a retryable exit: Restarting, replaced by the next)."""
+    run = tmp_path / "run"
+    run.mkdir()  # an attempt ran here before
+    env = {"COREJOB_JOB_NAME": "res-small-tiny-1", "COREJOB_MODEL": "res_small",
+           "COREJOB_DATASET": "synthetic_tiny", "COREJOB_SWEEP": "daily"}  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        code = run_cli(["--run_dir", str(run), "--resume", "/nope.ckpt"])
+    assert code == exit_codes.CONFIG_ERROR
+    job, result = parse_result_record(json.loads((run / RESULT_RECORD_FILE).read_text()))
+    assert result is None and job["metadata"]["name"] == "res-small-tiny-1"
+    assert job["metadata"]["labels"]["corejob.dev/sweep"] == "daily"
+    (condition,) = job["status"]["conditions"]
+    assert condition["type"] == "Failed" and condition["message"].startswith(
+        "exit code 2: ConfigError: "
+    )
+    assert "/nope.ckpt" in condition["message"]

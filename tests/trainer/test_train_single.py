@@ -9,7 +9,7 @@ import torch
 from tests.support.trainer_launch import TINY, base_env, start
 from tests.support.wait import wait_until
 from trainer.contract import exit_codes
-from trainer.contract.result import RESULT_LINE_PREFIX
+from trainer.contract.result import RESULT_LINE_PREFIX, RESULT_RECORD_FILE, parse_result_record
 from trainer.models.lightning_module import MultiDatasetModel
 from trainer.run import weights_digest
 
@@ -32,6 +32,16 @@ def test_tiny_run_writes_checkpoints_metrics_and_one_result_line(tmp_path, tiny_
     assert sum(line.startswith("COREJOB_EPOCH") for line in proc.lines) == 2
     assert (run / "metrics.csv").is_file()
     assert proc.lines[-1].startswith(RESULT_LINE_PREFIX)  # the very last line
+    # The ledger record next to the checkpoints: what a cluster's results read after the job.
+    job, recorded = parse_result_record(json.loads((run / RESULT_RECORD_FILE).read_text()))
+    assert recorded == result and job["metadata"]["name"] == "run"
+    assert job["status"]["conditions"][-1]["type"] == "Succeeded"
+    assert job["metadata"]["labels"] == {"corejob.dev/model": "res_small",
+                                         "corejob.dev/dataset": "synthetic_tiny"}  # fmt: skip
+    assert result["training_limits"] == {
+        "time_budget_minutes": None, "time_budget_clock": None, "max_epochs": 2,
+        "steps_per_epoch": None, "accelerator": "cpu", "cores": 1,
+    }  # fmt: skip
     last = run / "checkpoints" / "last.ckpt"
     assert {p.name for p in (run / "checkpoints").glob("epoch*.ckpt")}
     # The final checkpoint alone rebuilds the final model, bit for bit.

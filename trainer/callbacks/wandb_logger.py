@@ -8,7 +8,7 @@ up front, from the CLI and the environment:
 - ``--wandb online``: online only when an API key is configured (``WANDB_API_KEY`` or
   an ``api.wandb.ai`` entry in ``~/.netrc``), otherwise offline with a note.
 - ``--wandb offline`` or no flag and no key: offline; the run lands in ``RUN_DIR/wandb``
-  and can be uploaded later with ``wandb sync``.
+  (``$WANDB_DIR/wandb`` when set) and can be uploaded later with ``wandb sync``.
 - no flag: ``WANDB_MODE`` from the environment if set, else online with a key.
 
 Project/entity/run name/tags come from the CLI first, then ``WANDB_PROJECT``,
@@ -112,7 +112,7 @@ def make_wandb_logger(
     from pytorch_lightning.loggers import WandbLogger
 
     os.environ["WANDB_MODE"] = settings.mode
-    run_dir = Path(run_dir)
+    run_dir = wandb_dir(run_dir, os.environ)
     run_dir.mkdir(parents=True, exist_ok=True)
     logger = WandbLogger(
         name=settings.name,
@@ -124,8 +124,19 @@ def make_wandb_logger(
         config=dict(config or {}),
         settings=_wandb_process_settings(),
     )
+    # Lightning always passes ``anonymous`` (None unless asked), which wandb >= 0.19 answers
+    # with a deprecation warning in every job log; None means "not set", so leave it out.
+    init_arguments = getattr(logger, "_wandb_init", {})
+    if init_arguments.get("anonymous", "set") is None:
+        del init_arguments["anonymous"]
     print(f"[wandb] {settings.note}; project={settings.project} dir={run_dir / 'wandb'}")
     return logger
+
+
+def wandb_dir(run_dir: str | Path, env: Mapping[str, str]) -> Path:
+    """Where W&B writes (``<dir>/wandb/``): ``WANDB_DIR`` when set (the chart sets it to
+    the run directory on the checkpoints volume), else the run directory."""
+    return Path(env.get("WANDB_DIR") or run_dir)
 
 
 def _wandb_process_settings():

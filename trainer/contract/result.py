@@ -5,6 +5,10 @@ run volume), so rank 0 prints exactly one line ``COREJOB_RESULT {json}`` at the 
 This module is both sides of that clause: the trainer writes the line with
 :func:`result_line`, every controller backend reads it with :func:`parse_result_line`.
 Nothing here imports torch or Lightning, so the controller can import it.
+
+The ledger record (:func:`result_record`) is the result with its job's identity and final
+state; the trainer writes it into the run directory at the end of every attempt (also a
+failed one), the controller's ledgers keep the same shape, so a result outlives its job.
 """
 
 from __future__ import annotations
@@ -12,13 +16,25 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 RESULT_LINE_PREFIX = "COREJOB_RESULT "
+# The run's ledger record (:func:`result_record`), written by rank 0 into its run directory
+# next to ``checkpoints/`` (on a cluster: the checkpoints claim, so it outlives the job).
+RESULT_RECORD_FILE = "result.json"
+# The chart's labels a record carries (corejob/job/state.py reads them from here).
+LABEL_MODEL = "corejob.dev/model"
+LABEL_DATASET = "corejob.dev/dataset"
+LABEL_SWEEP = "corejob.dev/sweep"
+# The identity a record keeps of its job: enough to list, select and order it after the
+# job object is gone (``corejob results --sweep``), nothing that only a live job needs.
+RECORD_METADATA = ("name", "namespace", "uid", "labels", "creationTimestamp")
 OVERALL_KEY = "val_bps_overall"
 SESSION_KEY_PREFIX = "val_bps/"
 # Added to a result by the backend that ran it when its processes outnumbered the cores
@@ -224,6 +240,88 @@ def parse_result_line(lines: Iterable[str]) -> dict[str, Any] | None:
     except ValueError:
         return None
     return parsed if isinstance(parsed, dict) else None
+
+
+def result_record(job: Mapping[str, Any], result: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ledger record of a finished (or failed) run: its job's identity and final
+    conditions, and its result object (None: the run failed before it had one).
+
+    One shape for every ledger: the local backend's ``_results/<job>.json``, the trainer's
+    ``<run dir>/result.json`` on the checkpoints volume and a cluster's result ConfigMaps.
+    """
+    metadata = job.get("metadata") or {}
+    return {
+        "job": {
+            "metadata": {key: metadata[key] for key in RECORD_METADATA if key in metadata},
+            "status": {"conditions": list((job.get("status") or {}).get("conditions") or [])},
+        },
+        "result": dict(result) if result is not None else None,
+    }
+
+
+def parse_result_record(payload: Any) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """(job, result) of a record as :func:`result_record` writes it; None if it is not one."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("job"), dict):
+        return None
+    metadata = payload["job"].get("metadata")
+    if not isinstance(metadata, dict) or not metadata.get("name"):
+        return None
+    result = payload.get("result")
+    return payload["job"], result if isinstance(result, dict) else None
+
+
+def run_identity(
+    env: Mapping[str, str],
+    run: Mapping[str, Any],
+    state: str,
+    reason: str,
+    message: str = "",
+    wall_time_s: float | None = None,
+) -> dict[str, Any]:
+    """The job as the trainer knows it (the chart's ``COREJOB_*`` variables, else the run's
+    own ``run_dir``/``model``/``dataset``), shaped like the job object so the controller
+    reads trainer records and its own alike.
+
+    ``state`` is the operator's condition type the run ends in (``Succeeded``, ``Failed``;
+    ``Restarting`` for a retryable exit the operator restarts, a later attempt replaces
+    the record). Its creation time is now less ``wall_time_s`` (the run's, over all
+    attempts): close to the job's own, so runs of one cell order as their jobs would.
+    """
+    labels = {
+        LABEL_MODEL: label_value(config_label(env.get("COREJOB_MODEL") or run["model"])),
+        LABEL_DATASET: label_value(config_label(env.get("COREJOB_DATASET") or run["dataset"])),
+    }
+    if env.get("COREJOB_SWEEP"):
+        labels[LABEL_SWEEP] = env["COREJOB_SWEEP"]
+    now = time.time()
+    started = now - wall_time_s if wall_time_s else now
+    condition = {"type": state, "status": "True", "reason": reason, "message": message,
+                 "lastTransitionTime": _rfc3339(now)}  # fmt: skip
+    return {
+        "metadata": {
+            "name": env.get("COREJOB_JOB_NAME") or Path(run["run_dir"]).name,
+            "labels": {key: value for key, value in labels.items() if value},
+            "creationTimestamp": _rfc3339(started),
+        },
+        "status": {"conditions": [condition]},
+    }
+
+
+def write_result_record(run_dir: Path, job: Mapping[str, Any], result: Mapping | None) -> Path:
+    """Write the run's record into ``run_dir`` atomically (readers never see half of it)."""
+    path = Path(run_dir) / RESULT_RECORD_FILE
+    write_json_atomic(path, result_record(job, result))
+    return path
+
+
+def _rfc3339(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def label_value(text: str) -> str:
+    """``text`` as the chart makes a label value (``corejob.labelValue``): characters
+    outside ``[A-Za-z0-9_.-]`` become ``-``, at most 63, no leading/trailing ``-_.``."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", text)[:63].strip("-_.")
 
 
 def _json_default(value: Any) -> Any:

@@ -139,6 +139,7 @@ Each entry: value key, flag, kind (int, float or string).
 {{- define "corejob.trainerFlags" -}}
 maxEpochs --max_epochs int
 timeBudgetMinutes --time_budget_minutes float
+timeBudgetClock --time_budget_clock string
 stepsPerEpoch --steps_per_epoch int
 batchSize --batch_size int
 learningRate --learning_rate float
@@ -215,7 +216,8 @@ read-only. The W&B key only ever comes from a Secret.
 {{- end }}
 {{- end -}}
 
-{{/* W&B environment; online mode without a key Secret fails the render. */}}
+{{/* W&B environment; online mode without a key Secret fails the render. WANDB_DIR is the
+run directory on the checkpoints volume: offline runs outlive the pod and can be synced. */}}
 {{- define "corejob.wandbEnv" -}}
 {{- $wandb := .Values.wandb }}
 - name: WANDB_MODE
@@ -224,6 +226,8 @@ read-only. The W&B key only ever comes from a Secret.
 {{- if and (eq $wandb.mode "online") (not $wandb.apiKeySecret.name) }}
 {{- fail "wandb.mode=online needs wandb.apiKeySecret.name: the name of a Secret holding the W&B API key (see manifests/overlays/wandb-secret)" }}
 {{- end }}
+- name: WANDB_DIR
+  value: {{ printf "/runs/%s" (include "corejob.jobName" .) | quote }}
 - name: WANDB_PROJECT
   value: {{ $wandb.project | quote }}
 {{- with $wandb.entity }}

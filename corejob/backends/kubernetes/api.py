@@ -207,7 +207,7 @@ class KubeApi:
             _request_timeout=(10, timeout_s + 15),
         )
 
-    # --- ConfigMaps (the config files a job owns) -------------------------------------
+    # --- ConfigMaps (the config files a job owns; the results ledger) ----------------
 
     def create_config_map(self, config_map: dict[str, Any]) -> dict[str, Any]:
         name = config_map["metadata"]["name"]
@@ -216,6 +216,14 @@ class KubeApi:
             lambda: self._raw(self.core.create_namespaced_config_map, self.namespace,
                               config_map),
         )  # fmt: skip
+
+    def list_config_maps(self, selector: str) -> list[dict[str, Any]]:
+        listing = self.call(
+            "list", "configmaps", None,
+            lambda: self._raw(self.core.list_namespaced_config_map, self.namespace,
+                              label_selector=selector),
+        )  # fmt: skip
+        return listing.get("items", [])
 
     # --- Kueue ---------------------------------------------------------------------------
 

@@ -33,10 +33,12 @@ from corejob.backends.kubernetes.job_kinds import (
     trainjob_pod_rank,
     trainjob_selector,
 )
+from corejob.backends.kubernetes.ledger.store import ResultLedger
 from corejob.backends.kubernetes.owned import create_owned
 from corejob.backends.kubernetes.watch import JobTracker
 from corejob.errors import (
     ConflictError,
+    CorejobError,
     ForbiddenError,
     JobNotFoundError,
     NotInstalledError,
@@ -105,6 +107,7 @@ class KubernetesBackend:
         self.flavor = FLAVORS[flavor] if flavor else None
         self.api = KubeApi(self.target, self.flavor or PYTORCHJOB)
         self._served: set[str] | None = None
+        self.ledger = ResultLedger(self.api)
 
     # --- which job API ----------------------------------------------------------------------
 
@@ -226,15 +229,34 @@ class KubernetesBackend:
         return [job for items in listings for job in items]
 
     def cancel(self, name: str) -> bool:
-        """Delete the job (its pods go with it) and the TrainingRuntime it brought, if any."""
+        """Delete the job (its pods go with it) and the TrainingRuntime it brought, if any.
+        A finished job is recorded in the results ledger first, so its row survives."""
         job = self._find(name)
         if job is None:
             return False
+        self._keep_before_deletion(job)
         deleted = self.api.for_flavor(flavor_of(job)).delete_job(name)
         runtime = carried_runtime(job)
         if runtime:
             delete_runtime(self.api.for_flavor(TRAINJOB), runtime["metadata"]["name"])
         return deleted
+
+    def _keep_before_deletion(self, job: Job) -> None:
+        """Record a finished job while its pods (its log, its exit codes) still exist."""
+        try:
+            self.ledger.keep_finished(job, self.result, self.exit_codes)
+        except CorejobError as error:  # a log that cannot be read loses the copy, not the cancel
+            print(f"corejob: {job['metadata']['name']}: result not recorded before deletion: "
+                  f"{error}", file=sys.stderr)  # fmt: skip
+
+    def keep_result(self, job: Job, result: dict[str, Any] | None) -> None:
+        """A result ConfigMap per finished run (created once; see ``ledger/config_map``)."""
+        self.ledger.keep_finished(job, lambda _: result, self.exit_codes)
+
+    def recorded_results(
+        self, selector: dict[str, str] | None = None
+    ) -> list[tuple[Job, dict[str, Any] | None]]:
+        return self.ledger.records(selector)
 
     def logs(
         self,

@@ -42,8 +42,13 @@ from corejob.backends.local.supervisor import failure_message, termination_grace
 from corejob.errors import CorejobError, JobNotFoundError, UnavailableError, UsageError
 from corejob.job.flavors import DEFAULT_FLAVOR
 from corejob.job.shipped.owned import owned_objects
-from corejob.job.state import summarize
-from trainer.contract.result import CPU_OVERSUBSCRIBED, parse_result_line
+from corejob.job.state import labels_match, summarize
+from trainer.contract.result import (
+    CPU_OVERSUBSCRIBED,
+    parse_result_line,
+    parse_result_record,
+    result_record,
+)
 
 LAUNCH_TIMEOUT_S = 30.0
 FOLLOW_POLL_S = 0.5
@@ -313,27 +318,27 @@ class LocalBackend:
         """Keep the job's identity (labels, creation time, final state) and its result, so
         ``corejob results`` still lists it after ``cancel``. Written only when it changed;
         a full or read-only disk loses the copy, never the answer."""
-        metadata = job.get("metadata") or {}
-        kept = ("name", "namespace", "uid", "labels", "creationTimestamp")
-        record = {
-            "job": {
-                "metadata": {key: metadata[key] for key in kept if key in metadata},
-                "status": {"conditions": (job.get("status") or {}).get("conditions") or []},
-            },
-            "result": result,
-        }
-        name = metadata.get("name", "")
+        record = result_record(job, result)
+        name = (job.get("metadata") or {}).get("name", "")
         if name and self.store.read_result_record(name) != record:
             with contextlib.suppress(OSError):
                 self.store.write_result_record(name, record)
 
-    def recorded_results(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    def keep_result(self, job: dict[str, Any], result: dict[str, Any] | None) -> None:
+        """:meth:`result` already keeps what a finished job printed; a failed run without
+        a result stays a live row until cancelled (its log says why it failed)."""
+        if result is not None and summarize(job).state.finished:
+            self._record_result(job, result)
+
+    def recorded_results(
+        self, selector: dict[str, str] | None = None
+    ) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
         """(job, result) of every job in the ledger, live or since cancelled."""
         pairs = []
         for record in self.store.result_records():
-            job, result = record.get("job"), record.get("result")
-            if isinstance(job, dict) and isinstance(result, dict):
-                pairs.append((job, result))
+            parsed = parse_result_record(record)
+            if parsed is not None and parsed[1] is not None and labels_match(parsed[0], selector):
+                pairs.append(parsed)
         return pairs
 
     # -- cancel -----------------------------------------------------------------------

@@ -121,3 +121,37 @@ def test_one_file_per_sweep_unless_a_path_is_given(tmp_path: Path):
     image = matplotlib.image.imread(tmp_path / "mine.png")
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 200
     assert not math.isnan(float(image.mean()))
+
+
+def test_oversubscribed_and_not_comparable_cells_are_marked(figure):
+    limits = {"time_budget_minutes": 5.0, "time_budget_clock": "wall", "cores": 2}
+    rows = [
+        replace(BASE, result={"global_step": 1000, "training_limits": limits}),
+        replace(BASE, job="b", dataset="synthetic_tiny",
+                result={"global_step": 1000, "training_limits": limits,
+                        "cpu_oversubscribed": True}),
+        replace(BASE, job="c", model="res_gru",
+                result={"global_step": 1000, "training_limits": dict(limits, cores=8)}),
+    ]  # fmt: skip
+    fig = figure(rows)
+    cells = labels(fig)
+    assert cells[(1, 0)].get_text() == "0.600"
+    assert cells[(1, 1)].get_text() == "0.600 ‡"
+    assert cells[(0, 0)].get_text() == "0.600 †"
+    (footnotes,) = [t.get_text() for t in fig.texts]
+    assert footnotes.splitlines() == [
+        "‡ oversubscribed: more training processes than CPU cores",
+        "† not comparable: other training limits than most cells (corejob results lists them)",
+    ]
+
+
+def test_a_single_cell_has_a_readable_colour_bar(figure):
+    fig = figure([BASE])
+    bar = fig.axes[1]
+    assert bar.yaxis.get_offset_text().get_text() == ""  # no "1e-10+7.2e-1"
+    low, high = bar.get_ylim()
+    assert low < 0.6 < high and high - low > 0.05
+    renderer = fig.canvas.get_renderer()
+    label = bar.yaxis.label.get_window_extent(renderer)
+    assert label.x1 <= fig.bbox.width  # the metric's name is not cut off
+    assert bar.yaxis.label.get_text() == "best val bits/spike\n(higher is better)"

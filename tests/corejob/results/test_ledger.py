@@ -41,6 +41,8 @@ def finished_job(
     """Submit a one-replica stand-in that prints ``result``; its final state."""
     job = script_job(name, program.replace("PAYLOAD", repr(result)), workers=0)
     job["metadata"]["labels"]["corejob.dev/sweep"] = SWEEP
+    if "dataset" in result:  # its cell
+        job["metadata"]["labels"]["corejob.dev/dataset"] = result["dataset"]
     assert backend.submit(job).created
 
     def state():
@@ -146,3 +148,35 @@ def test_a_damaged_ledger_file_is_skipped_not_fatal(tmp_path: Path, results):
     assert [r["job"]["metadata"]["name"] for r in store.result_records()] == ["kept"]
     code, out, _ = results("-o", "json")
     assert code == 0 and [(r["job"], r["source"]) for r in json.loads(out)] == [("kept", "ledger")]
+
+
+LIMITS = {"time_budget_minutes": 5.0, "time_budget_clock": "wall", "max_epochs": 100,
+          "steps_per_epoch": None, "accelerator": "cpu", "cores": 2}  # fmt: skip
+
+
+def test_runs_under_other_training_limits_are_flagged_not_comparable(tmp_path: Path, results):
+    backend = LocalBackend(tmp_path)
+    same = dict(TRAINED, training_limits=LIMITS)
+    finished_job(backend, "run-a", same)
+    finished_job(backend, "run-b", dict(same, dataset="synthetic_mixed"))
+    cpu_clock = dict(LIMITS, time_budget_clock="cpu", cores=1)
+    finished_job(backend, "run-c", dict(same, dataset="synthetic_gaborium",
+                                        training_limits=cpu_clock))  # fmt: skip
+
+    code, out, err = results("--plot", "cells.png")
+
+    assert code == 0, err
+    table, _, legend = out.partition("\n\n")
+    flagged = {line.split()[-1]: line.split()[-2] for line in table.splitlines()[1:]}
+    assert flagged == {"run-a": "-", "run-b": "-", "run-c": "not-comparable"}
+    assert ("flags: not-comparable = trained under other limits than most runs of this table "
+            "(time budget (min) 5.0, budget clock wall, max epochs 100, accelerator cpu, "
+            "cores 2): not comparable with them") in legend  # fmt: skip
+    assert "  run-c: budget clock cpu, cores 1 (most runs: wall, 2)" in legend
+    assert "(2 of 3 cells)" in legend  # left out of the model's mean
+    code, out, _ = results("-o", "json")
+    rows = {row["job"]: row for row in json.loads(out)}
+    assert rows["run-c"]["flag_reasons"] == {
+        "not-comparable": "budget clock cpu, cores 1 (most runs: wall, 2)"
+    }
+    assert rows["run-a"]["flags"] == [] and rows["run-a"]["flag_reasons"] == {}

@@ -151,3 +151,21 @@ def test_json_yaml_and_csv_carry_the_table_s_entries(tmp_path: Path):
         (SHORT.job, UNDER_TRAINED, "0.0209"),
         (FAILED.job, "", ""),
     ]
+
+
+def test_one_run_against_one_is_compared_with_the_newest_and_all_lists_oldest_first():
+    wall = {"time_budget_minutes": 1.0, "time_budget_clock": "wall", "cores": 2}
+    older = replace(TRAINED, result={"global_step": 2000, "training_limits": wall})
+    newer = replace(SHORT, global_step=2000, result={
+        "global_step": 2000, "training_limits": dict(wall, time_budget_minutes=0.5,
+                                                     time_budget_clock="cpu")})  # fmt: skip
+    running = replace(TRAINED, job="res-small-mixed-z", created="2025-01-03T10:00:00Z",
+                      state="Running", best_val_bps=None, result={})  # fmt: skip
+    entries = build_table([newer, running, older], all_runs=True)
+    assert [e.row.job for e in entries] == [older.job, newer.job, running.job]  # by creation
+    assert entries[0].reasons == {"not-comparable": "time budget (min) 1.0, budget clock wall "
+                                  "(the newest run: 0.5, cpu)"}  # fmt: skip
+    assert entries[1].flags == () and entries[2].flags == ()
+    _, legend = lines_of(render_text(entries, all_runs=True))
+    assert legend[-2].startswith("flags: not-comparable = trained under other limits than the "
+                                 "newest run of this table (time budget (min) 0.5,")  # fmt: skip

@@ -10,6 +10,7 @@ The rerun itself is the real trainer: the test cancels it once the CLI has retur
 from __future__ import annotations
 
 import copy
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,13 @@ import pytest
 from corejob.backends.local.backend import LocalBackend
 from corejob.job.spec import JobRequest, build_job
 from corejob.job.state import JobState, summarize
-from corejob.job.values import backend_defaults
+from corejob.job.values import (
+    ValueSources,
+    backend_defaults,
+    default_value_files,
+    merge_values,
+    values_from_sources,
+)
 from tests.support.local_jobs import no_leftover_jobs  # noqa: F401  (autouse)
 from tests.support.wait import wait_until
 
@@ -49,7 +56,9 @@ def stand_in(job: dict[str, Any], script: str) -> dict[str, Any]:
 @pytest.fixture
 def failed_job(tmp_path: Path) -> str:
     """The CLI's job for SUBMIT, failed by a stand-in; its name."""
-    local = backend_defaults("local")  # what the CLI adds for the local backend
+    # What the CLI adds: the local backend's values, then the site defaults (the suite's).
+    site = values_from_sources(ValueSources(files=default_value_files(os.environ, Path.cwd())))
+    local = merge_values(backend_defaults("local"), site)
     job = build_job(JobRequest("res_small", "synthetic_tiny", workers=0, values=local), None)
     backend = LocalBackend(tmp_path)
     backend.submit(stand_in(job, FAILING))

@@ -1,0 +1,1 @@
+"""The cluster's results ledger: one ConfigMap per finished run, kept after its job."""
