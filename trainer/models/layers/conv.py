@@ -43,7 +43,12 @@ class WeightNorm(nn.Module):
 
     Like VisionCore's, it starts from the weight it is registered on and ignores its input
     afterwards (``v`` is the trained tensor; ``original`` is frozen, see the README).
+    Weight decay goes to ``g``, the kernel's magnitude, not to ``v``: the kernel does not
+    depend on ``|v|``, so decaying ``v`` would only speed up its updates (README).
     """
+
+    no_weight_decay = ("v",)
+    kernel_magnitudes = ("g",)
 
     def __init__(self, weight: torch.Tensor, dim: int = 0, keep_unit_norm: bool = False):
         super().__init__()
