@@ -81,6 +81,10 @@ class MultiDatasetV1Model(nn.Module):
         function takes the model as an argument, so a deep copy of the model (its
         compiled function is shared) still runs its own weights.
         """
+        # Static shapes unless asked: a recompile (eval mode, a last short batch, another
+        # model in the process) would otherwise switch to symbolic shapes, which inductor
+        # 2.13 fails to lower for strided 1x1x1 ResNet shortcuts ("Invalid ranges").
+        options.setdefault("dynamic", False)
         self._compiled_core = torch.compile(type(self).core_forward, **options)
 
     def _core(self, x: torch.Tensor, behavior: torch.Tensor | None) -> torch.Tensor:
