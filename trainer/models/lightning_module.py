@@ -86,6 +86,12 @@ class MultiDatasetModel(pl.LightningModule):
         """The network output for one session: a log-rate or a rate (``self.model.log_rate``)."""
         return self.model(stim, dataset_idx, behavior, history)
 
+    def compile(self, **options: Any) -> None:  # type: ignore[override]
+        """``--compile``: ``torch.compile`` the shared core that training, validation and
+        ``forward`` all run. (``nn.Module.compile`` compiles ``forward`` only, which
+        ``training_step`` never calls; ``options`` are ``torch.compile``'s.)"""
+        self.model.compile_core(**options)
+
     def _session_losses(
         self, batch: Batch
     ) -> list[tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]]:

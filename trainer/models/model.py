@@ -13,7 +13,8 @@ clamped like VisionCore's training module does (>= -20 for a log-rate, >= 1e-8 f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -39,6 +40,7 @@ class MultiDatasetV1Model(nn.Module):
         self.baseline_activation = make_activation(baseline.get("activation", "relu"))
         self.has_vision = True
         self.modulator: nn.Module | None = None
+        self._compiled_core: Callable | None = None
 
     # ---- per-session parts (lists, or the single-session names of model_type v1) ----
 
@@ -69,6 +71,27 @@ class MultiDatasetV1Model(nn.Module):
             x = self.modulator(x, behavior)
         return self.recurrent(x)
 
+    def compile_core(self, **options: Any) -> None:
+        """``torch.compile`` the shared stages, which every path (``forward``,
+        ``forward_sessions``: training and validation) runs through ``_core``.
+
+        The core is where the time goes and it does not depend on the session, so it is
+        one graph whatever sessions a batch holds; the per-session adapters and readouts
+        stay eager (compiled, they would recompile for every session index). The unbound
+        function takes the model as an argument, so a deep copy of the model (its
+        compiled function is shared) still runs its own weights.
+        """
+        # Static shapes unless asked: a recompile (eval mode, a last short batch, another
+        # model in the process) would otherwise switch to symbolic shapes, which inductor
+        # 2.13 fails to lower for strided 1x1x1 ResNet shortcuts ("Invalid ranges").
+        options.setdefault("dynamic", False)
+        self._compiled_core = torch.compile(type(self).core_forward, **options)
+
+    def _core(self, x: torch.Tensor, behavior: torch.Tensor | None) -> torch.Tensor:
+        if self._compiled_core is None:
+            return self.core_forward(x, behavior)
+        return self._compiled_core(self, x, behavior)
+
     def _input(self, stim: torch.Tensor | None, i: int, behavior: torch.Tensor | None
                ) -> torch.Tensor:  # fmt: skip
         if self.has_vision and stim is not None:
@@ -92,7 +115,7 @@ class MultiDatasetV1Model(nn.Module):
                 ) -> torch.Tensor:  # fmt: skip
         with parametrize.cached():
             x = self._input(stim, dataset_idx, behavior)
-            return self.head(self.core_forward(x, behavior), dataset_idx, history)
+            return self.head(self._core(x, behavior), dataset_idx, history)
 
     def forward_sessions(self, parts: Sequence[Part]) -> list[torch.Tensor]:
         """Outputs for several sessions' batches ``(stim, idx, behaviour, history)``.
@@ -111,7 +134,7 @@ class MultiDatasetV1Model(nn.Module):
                 x = torch.cat([inputs[k] for k in members])
                 behs = [parts[k][2] for k in members]
                 beh = None if behs[0] is None else torch.cat(behs)  # type: ignore[arg-type]
-                features = self.core_forward(x, beh)
+                features = self._core(x, beh)
                 sizes = [inputs[k].shape[0] for k in members]
                 for k, chunk in zip(members, features.split(sizes), strict=True):
                     outputs[k] = self.head(chunk, parts[k][1], parts[k][3])

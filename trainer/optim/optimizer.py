@@ -2,10 +2,14 @@
 
 The core group's LR is ``learning_rate * core_lr_scale``: the scale is applied to the
 optimizer's param group itself, because a scale that only lives in the config trains the
-core at the head LR without a word. Weight decay applies to >=2-D parameters except those
-a component declares as positions/shapes (``no_weight_decay``) or that match the model
-config's ``weight_decay_exclude`` patterns; every pattern must match a real parameter, so
-an exclusion compared against names that never match is an error, not a silent no-op.
+core at the head LR without a word. Weight decay applies to the parameters that set a
+layer's weights: >=2-D parameters, except those a component declares are not weights or
+whose scale the output ignores (``no_weight_decay``: positions, transforms, norm gains,
+the direction ``v`` of weight norm), plus 1-D ones a component declares are a kernel's
+magnitude (``kernel_magnitudes``: weight norm's ``g``); the model config's
+``weight_decay_exclude`` patterns exclude more. Every pattern must match a real
+parameter, so an exclusion compared against names that never match is an error, not a
+silent no-op. Why not VisionCore's rule (names ending in ``.weight``): trainer/models/README.md.
 """
 
 from __future__ import annotations
@@ -60,16 +64,17 @@ def no_decay_names(
 ) -> set[str]:
     """Names of parameters excluded from weight decay.
 
-    <2-D parameters (biases, norm gains, scalars) never decay; components list 2-D
-    non-weights in ``no_weight_decay``; ``patterns`` (fnmatch) add more and each must
-    match at least one parameter, or it is a typo the user should hear about.
+    <2-D parameters (biases, norm gains, scalars) do not decay unless a component lists
+    them in ``kernel_magnitudes``; components list >=2-D non-weights in
+    ``no_weight_decay``; ``patterns`` (fnmatch) add more and each must match at least
+    one parameter, or it is a typo the user should hear about.
     """
     names = {n for n, p in model.named_parameters() if p.ndim < 2}
     for prefix, module in model.named_modules():
-        for local in getattr(module, "no_weight_decay", ()):
-            full = f"{prefix}.{local}" if prefix else local
-            if isinstance(getattr(module, local, None), nn.Parameter):
-                names.add(full)
+        for attribute, add in (("no_weight_decay", True), ("kernel_magnitudes", False)):
+            for local in _declared(module, attribute):
+                full = f"{prefix}.{local}" if prefix else local
+                (names.add if add else names.discard)(full)
     all_names = [n for n, _ in model.named_parameters()]
     for pattern in patterns:
         hits = fnmatch.filter(all_names, pattern)
@@ -79,6 +84,12 @@ def no_decay_names(
             )
         names.update(hits)
     return names
+
+
+def _declared(module: nn.Module, attribute: str) -> list[str]:
+    """The names a module lists under ``attribute`` that are its parameters."""
+    local = getattr(module, attribute, ())
+    return [n for n in local if isinstance(getattr(module, n, None), nn.Parameter)]
 
 
 def param_groups(

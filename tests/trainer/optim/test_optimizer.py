@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tests.support.model_fakes import fake_batches, fake_sessions
+from trainer.configs.model_schema import validate_model_config
 from trainer.contract.errors import ConfigError
 from trainer.models import build_model
 from trainer.models.config import available_model_configs, load_model_config
@@ -71,18 +72,72 @@ def test_decay_only_on_weights_and_never_on_positions_biases_or_norms():
     assert groups["head_no_decay"]["weight_decay"] == 0.0
 
 
+def _parametrized_model():
+    """Every kind of parameter the decay rule distinguishes: weight norm with a trained
+    magnitude, a window-only conv, GRN, a spectral-norm history MLP, an affine adapter."""
+    config = load_model_config("res_small")
+    config["model_type"] = "v1multi_history"
+    config["adapter"] = {"type": "adapter", "params": {"grid_size": 12, "transform": "affine"}}
+    config["frontend"]["params"].update(aa_signal=True, use_weight_norm=False)
+    stem = config["convnet"]["params"]["stem_config"]
+    stem["conv_params"].update(use_weight_norm=True, keep_unit_norm=False)
+    stem["norm_type"] = "grn"
+    config["history_encoder"] = {
+        "type": "mlp", "params": {"num_lags": 2, "hidden_dims": [4], "spectral_norm": True}
+    }  # fmt: skip
+    return build_model(validate_model_config(config, "test"), fake_sessions())
+
+
 def test_every_declared_exclusion_names_a_real_parameter():
-    """``no_weight_decay`` entries are parameter names; a typo would silently decay."""
+    """``no_weight_decay``/``kernel_magnitudes`` entries are parameter names; a typo would
+    silently decay (or not)."""
     declared_found = set()
-    for name in [*available_model_configs()]:
-        model = build_model(load_model_config(name), fake_sessions())
+    models = [build_model(load_model_config(n), fake_sessions()) for n in available_model_configs()]
+    for model in [*models, _parametrized_model()]:
         params = dict(model.named_parameters())
         for prefix, module in model.named_modules():
-            for local in getattr(module, "no_weight_decay", ()):
-                full = f"{prefix}.{local}"
-                assert full in params, full
-                declared_found.add(type(module).__name__ + "." + local)
-    assert {"DynamicGaussianReadout.mean", "DynamicGaussianReadout.std"} <= declared_found
+            for attribute in ("no_weight_decay", "kernel_magnitudes"):
+                for local in getattr(module, attribute, ()):
+                    full = f"{prefix}.{local}"
+                    assert full in params, full
+                    declared_found.add(type(module).__name__ + "." + local)
+    assert {
+        "DynamicGaussianReadout.mean", "DynamicGaussianReadout.std", "WeightNorm.v",
+        "WeightNorm.g", "GlobalResponseNorm.gamma", "AffineAdapter.affine", "Linear.weight_orig",
+    } <= declared_found  # fmt: skip
+
+
+def test_decay_reaches_every_kernel_through_its_magnitude():
+    """What decay does to a kernel does not depend on its parametrization: with no gradient,
+    one AdamW step shrinks every effective conv kernel (plain, windowed, weight-normed) by
+    exactly ``1 - lr * wd``, and leaves what is not a weight alone."""
+    model = _parametrized_model()
+    skip = no_decay_names(model)
+    stem = "convnet.stem.components.conv.conv.parametrizations.weight"
+    window = "frontend.temporal_conv.conv.parametrizations.weight.original"
+    assert f"{stem}.0.g" not in skip and window not in skip  # the magnitude, the windowed kernel
+    not_weights = [
+        f"{stem}.0.v", "convnet.stem.components.norm.gamma", "convnet.stem.components.norm.beta",
+        "adapters.0.affine", "spike_history.0.mlp.0.linear.weight_orig",
+    ]  # fmt: skip
+    assert set(not_weights) <= skip
+    lr, wd = 0.1, 0.5
+    opt = build_optimizer(model, OptimSettings(learning_rate=lr, weight_decay=wd))
+    convs = {
+        "frontend": model.frontend.temporal_conv.conv,
+        "stem": model.convnet.stem.components["conv"].conv,
+        "block": model.convnet.layers[0].main_block.components["conv"].conv,
+    }
+    before = {k: c.weight.detach().clone() for k, c in convs.items()}
+    params = dict(model.named_parameters())
+    kept = {n: params[n].detach().clone() for n in not_weights}
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    for key, conv in convs.items():
+        torch.testing.assert_close(conv.weight.detach(), before[key] * (1 - lr * wd), msg=key)
+    for name, value in kept.items():
+        assert torch.equal(params[name].detach(), value), name
 
 
 def test_config_patterns_extend_exclusions_and_must_match(tmp_path):

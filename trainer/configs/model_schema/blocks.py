@@ -82,6 +82,12 @@ POOL_PARAMS: dict[str, Field] = {
     "use_soft": Field(bool, True, doc="aablur/se_pool: SoftPool (else average)"),
     "chan_window": Field(int, 3, doc="locatt"),
     "spatial_kernel": Field(int, 3, doc="locatt"),
+    "channels": Field(
+        int,
+        None,
+        nullable=True,
+        doc="ignored: the block's own count is used (VisionCore's locatt requires it)",
+    ),
 }
 BLOCK: dict[str, Field] = {
     "conv_params": Field(MAPPING, None, doc="required; see conv_params"),

@@ -16,6 +16,8 @@ from torch import nn
 class AffineAdapter(nn.Module):
     """``(B, C, T, H, W) -> (B, C, T, g, g)``: blur, then ``grid_sample`` on a scaled grid."""
 
+    no_weight_decay = ("affine",)  # a transform: decayed, it would shrink the grid to a point
+
     def __init__(self, init_sigma: float = 1.0, grid_size: int = 25, transform: str = "scale"):
         super().__init__()
         self.grid_size, self.transform = grid_size, transform

@@ -39,6 +39,15 @@ def causal_padding(kernel: Any, dilation: Any, causal: bool, padding: Any) -> tu
     return tuple(amounts)
 
 
+def step_channels(order: Sequence[str], step: str, conv_out: int, split: bool) -> int:
+    """Channels ``step`` of a block sees: twice the conv's after a SplitReLU (VisionCore
+    builds a norm or pool placed there for the conv's count and crashes; README)."""
+    order = list(order)
+    if split and "act" in order and step in order and order.index(step) > order.index("act"):
+        return 2 * conv_out
+    return conv_out
+
+
 class ConvBlock(nn.Module):
     """One configurable 3-D conv block; ``output_channels`` counts SplitReLU's doubling."""
 
@@ -76,12 +85,15 @@ class ConvBlock(nn.Module):
             conv["bias"] = norm_type in (None, "none")
         self.components = nn.ModuleDict()
         self.components["conv"] = conv_cls(in_channels, out_channels, **conv)
-        self.components["norm"] = make_norm(norm_type, out_channels, norm_params)
-        self.components["act"] = make_activation(act_type, act_params)
-        self.components["dropout"] = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.components["pool"] = make_pool(pool_params, out_channels, self.dim)
+        act = make_activation(act_type, act_params)
         self._conv_out = out_channels
-        self._split = doubles_channels(self.components["act"])
+        self._split = doubles_channels(act)
+        width = {step: step_channels(self.order, step, out_channels, self._split)
+                 for step in ("norm", "pool")}  # fmt: skip
+        self.components["norm"] = make_norm(norm_type, width["norm"], norm_params)
+        self.components["act"] = act
+        self.components["dropout"] = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.components["pool"] = make_pool(pool_params, width["pool"], self.dim)
 
     @property
     def output_channels(self) -> int:

@@ -9,7 +9,7 @@ effective kernel is computed once per step however often the conv runs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import torch
 from torch import nn
@@ -43,7 +43,12 @@ class WeightNorm(nn.Module):
 
     Like VisionCore's, it starts from the weight it is registered on and ignores its input
     afterwards (``v`` is the trained tensor; ``original`` is frozen, see the README).
+    Weight decay goes to ``g``, the kernel's magnitude, not to ``v``: the kernel does not
+    depend on ``|v|``, so decaying ``v`` would only speed up its updates (README).
     """
+
+    no_weight_decay = ("v",)
+    kernel_magnitudes = ("g",)
 
     def __init__(self, weight: torch.Tensor, dim: int = 0, keep_unit_norm: bool = False):
         super().__init__()
@@ -82,24 +87,46 @@ class Window(nn.Module):
         return weight * self.mask
 
 
-def parametrize_conv(
-    conv: nn.Conv3d,
-    *,
-    aa_signal: bool,
-    aa_window: str,
-    aa_window_kwargs: dict | None,
-    use_weight_norm: bool,
-    keep_unit_norm: bool,
-    weight_norm_dim: int = 0,
-) -> None:
-    """Register weight norm, then the window, on ``conv.weight`` (VisionCore's order)."""
-    if use_weight_norm:
-        wn = WeightNorm(conv.weight, weight_norm_dim, keep_unit_norm)
-        parametrize.register_parametrization(conv, "weight", wn, unsafe=True)
+class ConvOptions(TypedDict, total=False):
+    """A conv layer's geometry and kernel parametrization (``conv_params`` keys)."""
+
+    stride: Any
+    padding: Any
+    dilation: Any
+    padding_mode: str
+    aa_signal: bool
+    aa_window: str
+    aa_window_kwargs: dict | None
+    use_weight_norm: bool
+    keep_unit_norm: bool
+    weight_norm_dim: int
+
+
+def parametrized_conv3d(in_channels: int, out_channels: int, kernel_size: Any, groups: int,
+                        bias: bool, options: ConvOptions) -> nn.Conv3d:  # fmt: skip
+    """An ``nn.Conv3d`` with weight norm, then the window, on its weight (VisionCore's order).
+
+    ``weight_norm_dim`` is the slice dimension of weight norm (VisionCore honours it for
+    depthwise kernels only; ``StandardConv`` passes 0, as VisionCore does).
+    """
+    kernel = triple(kernel_size)
+    conv = nn.Conv3d(
+        in_channels, out_channels, kernel,
+        triple(options.get("stride", 1)), triple(options.get("padding", 0)),
+        triple(options.get("dilation", 1)), groups=groups, bias=bias,
+        padding_mode=options.get("padding_mode", "replicate"),
+    )  # fmt: skip
+    if options.get("use_weight_norm", False):
+        dim, unit = options.get("weight_norm_dim", 0), options.get("keep_unit_norm", False)
+        parametrize.register_parametrization(
+            conv, "weight", WeightNorm(conv.weight, dim, unit), unsafe=True
+        )
         conv.parametrizations.weight.original.requires_grad_(False)
-    if aa_signal:
-        mask = separable_window(tuple(conv.kernel_size), aa_window, dict(aa_window_kwargs or {}))
+    if options.get("aa_signal", False):
+        kwargs = dict(options.get("aa_window_kwargs") or {})
+        mask = separable_window(kernel, options.get("aa_window", "hann"), kwargs)
         parametrize.register_parametrization(conv, "weight", Window(mask), unsafe=True)
+    return conv
 
 
 @torch.no_grad()
@@ -123,43 +150,12 @@ def set_effective_weight(conv: nn.Conv3d, weight: torch.Tensor) -> None:
 class StandardConv(nn.Module):
     """``nn.Conv3d`` on ``(B, C, T, H, W)``; causal/external padding is the caller's."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = 0,
-        dilation: Any = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "replicate",
-        aa_signal: bool = False,
-        aa_window: str = "hann",
-        aa_window_kwargs: dict | None = None,
-        use_weight_norm: bool = False,
-        keep_unit_norm: bool = False,
-        weight_norm_dim: int = 0,
-    ):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, groups: int = 1,
+                 bias: bool = True, **options: Unpack[ConvOptions]):  # fmt: skip
         super().__init__()
-        self.conv = nn.Conv3d(
-            in_channels,
-            out_channels,
-            triple(kernel_size),
-            triple(stride),
-            triple(padding),
-            triple(dilation),
-            groups=groups,
-            bias=bias,
-            padding_mode=padding_mode,
-        )
-        parametrize_conv(
-            self.conv,
-            aa_signal=aa_signal,
-            aa_window=aa_window,
-            aa_window_kwargs=aa_window_kwargs,
-            use_weight_norm=use_weight_norm,
-            keep_unit_norm=keep_unit_norm,
+        options["weight_norm_dim"] = 0  # VisionCore's standard conv ignores the setting
+        self.conv = parametrized_conv3d(
+            in_channels, out_channels, kernel_size, groups, bias, options
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -172,50 +168,22 @@ class StandardConv(nn.Module):
 
 
 class DepthwiseConv(nn.Module):
-    """Per-channel ``(kT, kH, kW)`` conv, then a 1x1x1 pointwise conv."""
+    """Per-channel ``(kT, kH, kW)`` conv, then a 1x1x1 pointwise conv; weight norm on both,
+    the window on the per-channel kernel only."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: Any,
-        stride: Any = 1,
-        padding: Any = 0,
-        dilation: Any = 1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "replicate",
-        aa_signal: bool = False,
-        aa_window: str = "hann",
-        aa_window_kwargs: dict | None = None,
-        use_weight_norm: bool = False,
-        keep_unit_norm: bool = False,
-        weight_norm_dim: int = 0,
-    ):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, groups: int = 1,
+                 bias: bool = True, **options: Unpack[ConvOptions]):  # fmt: skip
         super().__init__()
         del groups  # the depthwise stage is grouped by construction
-        self.depthwise = nn.Conv3d(
-            in_channels,
-            in_channels,
-            triple(kernel_size),
-            triple(stride),
-            triple(padding),
-            triple(dilation),
-            groups=in_channels,
-            bias=False,
-            padding_mode=padding_mode,
+        self.depthwise = parametrized_conv3d(
+            in_channels, in_channels, kernel_size, in_channels, False, options
         )
-        self.pointwise = nn.Conv3d(in_channels, out_channels, 1, bias=bias)
-        if use_weight_norm:
-            for conv, dim in ((self.depthwise, weight_norm_dim), (self.pointwise, 0)):
-                wn = WeightNorm(conv.weight, dim, keep_unit_norm)
-                parametrize.register_parametrization(conv, "weight", wn, unsafe=True)
-                conv.parametrizations.weight.original.requires_grad_(False)
-        if aa_signal:
-            mask = separable_window(triple(kernel_size), aa_window, dict(aa_window_kwargs or {}))
-            parametrize.register_parametrization(
-                self.depthwise, "weight", Window(mask), unsafe=True
-            )
+        pointwise: ConvOptions = {
+            "use_weight_norm": options.get("use_weight_norm", False),
+            "keep_unit_norm": options.get("keep_unit_norm", False),
+            "padding_mode": "zeros",  # nn.Conv3d's default, as VisionCore builds it
+        }
+        self.pointwise = parametrized_conv3d(in_channels, out_channels, 1, 1, bias, pointwise)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pointwise(self.depthwise(x))

@@ -13,7 +13,13 @@ from trainer.models.layers.norm_act import make_activation, make_norm
 
 def _linear(in_features: int, out_features: int, bias: bool, spectral: bool) -> nn.Module:
     layer = nn.Linear(in_features, out_features, bias=bias)
-    return nn.utils.spectral_norm(layer) if spectral else layer
+    if not spectral:
+        return layer
+    layer = nn.utils.spectral_norm(layer)
+    # The layer divides ``weight_orig`` by its largest singular value: its scale is
+    # ignored, and decaying it would only speed up its updates (as weight norm's ``v``).
+    layer.no_weight_decay = ("weight_orig",)
+    return layer
 
 
 class MLPBlock(nn.Module):

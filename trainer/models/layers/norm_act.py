@@ -143,6 +143,8 @@ class LayerNorm(nn.Module):
 class GlobalResponseNorm(nn.Module):
     """ConvNeXt-v2 GRN: ``gamma * x * n + beta + x``, ``n = |x|_{THW} / mean_C(|x|_{THW})``."""
 
+    no_weight_decay = ("gamma", "beta")  # a norm's gain and shift, 5-D only to broadcast
+
     def __init__(self, channels: int, eps: float = 1e-4, gamma_init: float = 0.1):
         super().__init__()
         self.gamma = nn.Parameter(torch.full((1, channels, 1, 1, 1), gamma_init))
