@@ -51,6 +51,9 @@ def add_checkpoint_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -
         help="dataset config whose sessions are the checkpoint's readouts, in order",
     )
     evaluate.add_argument("--data_root", default=None, help="data directory (overrides the config)")
+    evaluate.add_argument(
+        "--derived_dir", default=None, help="as training's --derived_dir (read-only data)"
+    )
     evaluate.add_argument("--max_datasets", type=_positive_int, default=None)
     evaluate.add_argument("--num_workers", type=int, default=0, help="loader workers")
     evaluate.add_argument("--output", default=None, help="also write the report to this JSON file")
@@ -86,6 +89,7 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
             checkpoint=args.checkpoint,
             dataset_config=args.dataset_configs_path,
             data_root=args.data_root,
+            derived_dir=args.derived_dir,
             max_datasets=args.max_datasets,
             model_config=args.model_config,
             trust=args.trust_checkpoint,

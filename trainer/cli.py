@@ -77,6 +77,12 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="= --data_root (the video trainer's name)",
     )
+    parser.add_argument(
+        "--derived_dir",
+        default=None,
+        help="where missing derived training arrays are written when the data volume is"
+        " read-only (a folder every rank shares); default: beside each raw session",
+    )
     parser.add_argument("--max_datasets", type=_positive_int, default=None)
     parser.add_argument("--debug", action="store_true", help="print tracebacks on errors")
 

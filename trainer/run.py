@@ -209,6 +209,7 @@ def _datamodule(args: argparse.Namespace, config: Any) -> Any:
         steps_per_epoch=args.steps_per_epoch,
         data_on_device=args.data_on_device,
         data_on_device_share=args.data_on_device_share,
+        derived_dir=getattr(args, "derived_dir", None),
         curriculum_warmup_steps=args.curriculum_warmup_steps
         if getattr(args, "enable_curriculum", False)
         else None,
@@ -288,7 +289,9 @@ class V1Family:
         config = _dataset_config(args)
         raws = raw_session_folders(config, verify=True)
         for raw, session in zip(raws, config.sessions, strict=True):
-            ensure_derived(raw, session.fields, args.dset_dtype, session.source)
+            ensure_derived(
+                raw, session.fields, args.dset_dtype, session.source, derived_dir=args.derived_dir
+            )
         return f"{len(config.sessions)} sessions ready (raw and derived) under {config.data_root}"
 
 

@@ -183,8 +183,12 @@ def test_volumes_pvc_vs_emptydir() -> None:
     mounts = {m["name"]: m for m in spec["containers"][0]["volumeMounts"]}
     assert mounts["data"]["subPath"] == "sessions" and mounts["data"]["readOnly"] is True
     assert mounts["runs"]["subPath"] == "team-a"
+    # Derived arrays the read-only data volume lacks go to the shared checkpoints volume.
+    args = spec["containers"][0]["args"]
+    assert args[args.index("--derived_dir") + 1] == "/runs/.derived"
     empty = {v["name"]: v for v in pod_spec(render())["volumes"]}
     assert empty["data"] == {"name": "data", "emptyDir": {}}
+    assert "--derived_dir" not in pod_spec(render())["containers"][0]["args"]
     assert empty["shm"]["emptyDir"]["medium"] == "Memory"
 
 

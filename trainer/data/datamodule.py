@@ -71,6 +71,7 @@ class MultiDatasetDM(pl.LightningDataModule):
         curriculum_warmup_steps: int | None = None,
         data_on_device: str = "auto",
         data_on_device_share: float = DEFAULT_SHARE,
+        derived_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
         if data_on_device not in PLACEMENT_MODES:
@@ -96,6 +97,7 @@ class MultiDatasetDM(pl.LightningDataModule):
         self.config = dataset_config
         self.batch_size = batch_size
         self.dset_dtype = dset_dtype
+        self.derived_dir = Path(derived_dir) if derived_dir else None
         self.num_workers = num_workers
         self.seed = seed
         self.steps_per_epoch = steps_per_epoch
@@ -131,7 +133,9 @@ class MultiDatasetDM(pl.LightningDataModule):
         """
         raws = raw_session_folders(self.config)
         return [
-            ensure_derived(raw, session.fields, self.dset_dtype, session.source)
+            ensure_derived(
+                raw, session.fields, self.dset_dtype, session.source, derived_dir=self.derived_dir
+            )
             for raw, session in zip(raws, self.config.sessions, strict=True)
         ]
 

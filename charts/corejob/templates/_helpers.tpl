@@ -169,6 +169,10 @@ are set, then trainer.extraArgs verbatim. Takes the root context.
     "--data_root" "/data"
     "--run_dir" (printf "/runs/%s" (include "corejob.jobName" .))
     "--resume" (toString $trainer.resume) -}}
+{{- /* A read-only data volume cannot hold derived arrays it lacks: the shared /runs can. */ -}}
+{{- if .Values.data.readOnly -}}
+{{- $args = concat $args (list "--derived_dir" "/runs/.derived") -}}
+{{- end -}}
 {{- range $line := splitList "\n" (include "corejob.trainerFlags" .) -}}
 {{- $entry := splitList " " $line -}}
 {{- $key := index $entry 0 -}}

@@ -1,4 +1,5 @@
-"""Derived training arrays cached next to their raw session: ``<session>/derived/<key>/``.
+"""Derived training arrays cached next to their raw session: ``<session>/derived/<key>/``
+(or under ``--derived_dir`` when the data volume is read-only).
 
 The key is a hash of everything that shapes the arrays: the derivation's version, the
 config fields that reach them (types, sampling, transforms, datafilters, cids, the sample
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -97,15 +99,32 @@ def ensure_derived(
     dset_dtype: str,
     where: str,
     report: Callable[[str], None] = _announce,
+    derived_dir: Path | None = None,
 ) -> Path:
     """The folder of a session's derived arrays for ``fields``, deriving them if needed.
 
-    ``where`` is the session's config file (errors of the ops name it).
+    ``where`` is the session's config file (errors of the ops name it). Arrays already
+    beside the raw session are used wherever they are (a read-only data volume prepared
+    with ``corejob-train generate``); missing ones are derived beside it, or under
+    ``derived_dir/<session folder>/`` when given (``--derived_dir``: a writable folder all
+    ranks share, for data volumes mounted read-only).
     """
     raw = Path(raw)
-    final = raw / DERIVED_DIR / derived_key(raw, fields, dset_dtype)
+    key = derived_key(raw, fields, dset_dtype)
+    final = raw / DERIVED_DIR / key
     if derived_problems(final) == []:
         return final
+    if derived_dir is not None:
+        final = Path(derived_dir) / raw.name / key
+        if derived_problems(final) == []:
+            return final
+    elif not _writable(raw):
+        raise DataError(
+            raw,
+            f"read-only, and its derived arrays for {where} ({DERIVED_DIR}/{key}) are not"
+            " there: pass --derived_dir (a writable folder every rank shares) or run"
+            " `corejob-train generate` with the same configs where the volume is writable",
+        )
     with folder_lock(final):
         problems = derived_problems(final)
         if problems == []:  # another rank or job derived it meanwhile
@@ -134,6 +153,13 @@ def ensure_derived(
         return publish_folder(
             final, fill, lambda p: derived_problems(p) == [], replace=bool(problems)
         )
+
+
+def _writable(raw: Path) -> bool:
+    """Whether the derived arrays can be written beside ``raw`` (its ``derived/`` folder
+    when it exists, else ``raw`` itself): a read-only mount answers False."""
+    folder = raw / DERIVED_DIR
+    return os.access(folder if folder.is_dir() else raw, os.W_OK)
 
 
 class DerivedSession:

@@ -27,6 +27,7 @@ class EvaluationRequest:
     checkpoint: str
     dataset_config: str
     data_root: str | None = None
+    derived_dir: str | None = None
     max_datasets: int | None = None
     model_config: str | None = None
     trust: bool = False
@@ -42,7 +43,10 @@ def evaluate_checkpoint(request: EvaluationRequest) -> dict[str, Any]:
         request.dataset_config, data_root=request.data_root, max_datasets=request.max_datasets
     )
     datamodule = MultiDatasetDM(
-        config, batch_size=request.batch_size, num_workers=request.num_workers
+        config,
+        batch_size=request.batch_size,
+        num_workers=request.num_workers,
+        derived_dir=request.derived_dir,
     )
     datamodule.prepare_data()
     datamodule.setup("fit")

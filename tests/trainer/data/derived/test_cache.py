@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.volumes import read_only_bind
 from tests.trainer.data.derived.conftest import HISTORY_CONFIG
 from trainer.contract.errors import DataError
 from trainer.data.derived import cache
@@ -96,3 +97,34 @@ def test_concurrent_ranks_derive_once(raw_folder, history_fields, tmp_path, monk
     assert len(paths) == 1 and lines == [] and calls == ["s"]  # the others waited, reused
     published = [n for n in os.listdir(raw / "derived") if not n.endswith(".lock")]
     assert published == [paths.pop().name]  # one folder, no leftover temporary copies
+
+
+def test_a_read_only_data_volume_uses_its_derived_arrays_or_derived_dir(
+    raw_folder, history_fields, tmp_path
+) -> None:
+    """A data volume mounted read-only: arrays derived beforehand are used in place;
+    missing ones are one line naming the session and --derived_dir, and with
+    ``derived_dir`` they are derived there (per session folder) and then reused."""
+    raw = copy_raw(raw_folder, tmp_path / "volume")
+    with read_only_bind(raw.parent, tmp_path / "ro") as mount:
+        ro_raw = mount / raw.name
+        with pytest.raises(DataError, match=r"read-only, and its derived arrays .* --derived_dir"):
+            ensure_derived(ro_raw, history_fields, "uint8", WHERE)
+        cache_root = tmp_path / "shared"
+        lines: list[str] = []
+        elsewhere = ensure_derived(
+            ro_raw, history_fields, "uint8", WHERE, lines.append, derived_dir=cache_root
+        )
+        assert elsewhere.parent == cache_root / raw.name and derived_problems(elsewhere) == []
+        assert ensure_derived(ro_raw, history_fields, "uint8", WHERE, derived_dir=cache_root) == (
+            elsewhere
+        )
+        assert lines == [] and not (raw / "derived").exists()
+    beside = ensure_derived(raw, history_fields, "uint8", WHERE)  # prepared where writable
+    with read_only_bind(raw.parent, tmp_path / "ro") as mount:
+        ro_raw = mount / raw.name
+        used = ensure_derived(ro_raw, history_fields, "uint8", WHERE, derived_dir=cache_root)
+        assert used == ro_raw / "derived" / beside.name
+        np.testing.assert_array_equal(
+            DerivedSession(used).array("behavior"), DerivedSession(elsewhere).array("behavior")
+        )
