@@ -114,3 +114,18 @@ def test_the_controller_stays_torch_free():
     code = "import sys, corejob.cli, corejob.job.spec; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_synthetic_generator_field_is_checked_before_submit(
+    tmp_path: Path, kube, corejob, broken_dataset
+):
+    """The ``synthetic:`` block (presets, generator fields) is the schema's too: a typo in a
+    session file fails the submit with the trainer's message, nothing created."""
+    broken_dataset.write_text(broken_dataset.read_text().replace("maxnrom", "maxnorm"))
+    session = tmp_path / "my_data" / "tiny_gabor.yaml"
+    session.write_text(session.read_text().replace("rf_offset:", "rf_ofset:"))
+    result = corejob("submit", "-m", "res_small", "-d", str(broken_dataset))
+    assert result.code == ExitCode.USAGE and kube.requests("create") == []
+    line = result.err.strip()
+    assert line.startswith(f"corejob: error: {session}: synthetic.rf_ofset: unknown generator")
+    assert "\n" not in line and "'rf_offset'" in line

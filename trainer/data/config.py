@@ -19,9 +19,9 @@ from typing import Any
 
 from trainer.configs import DATASETS, config_dir
 from trainer.configs.dataset_schema import load_dataset_files
+from trainer.configs.dataset_schema.synthetic import check_synthetic_block
 from trainer.contract.errors import ConfigError
 from trainer.data.augment import AugmentationConfig
-from trainer.synthetic.presets import resolve_params
 from trainer.synthetic.raw import RawSessionSpec, raw_session_dir
 
 CONFIG_DIR = config_dir(DATASETS)
@@ -114,22 +114,17 @@ def synthetic_spec(session: SessionConfig) -> RawSessionSpec:
     """
     fields, file = session.fields, session.source
     block = dict(session.synthetic or {})
-    n_units = block.pop("n_units", None)
-    if isinstance(n_units, bool) or not isinstance(n_units, int) or n_units < 1:
-        raise ConfigError(file, "synthetic.n_units", f"must be a positive integer, got {n_units!r}")
-    seed = block.pop("seed", derived_seed(fields["seed"], session.name))
+    params = check_synthetic_block(block, file)  # the schema's check (submit runs it too)
+    seed = block.get("seed", derived_seed(fields["seed"], session.name))
     stim_lags = fields["keys_lags"].get("stim", 0)
-    n_lags = block.pop("n_lags", len(stim_lags) if isinstance(stim_lags, list) else 1)
-    for key, value in (("seed", seed), ("n_lags", n_lags)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(file, f"synthetic.{key}", f"must be an integer >= 0, got {value!r}")
+    n_lags = block.get("n_lags", len(stim_lags) if isinstance(stim_lags, list) else 1)
+    sampling = fields.get("sampling") or {}
+    rates = {"source_rate": sampling["source_rate"]} if sampling else {}
     try:
-        params = resolve_params(block)
-        sampling = fields.get("sampling") or {}
-        rates = {"source_rate": sampling["source_rate"]} if sampling else {}
         return RawSessionSpec(
-            session.name, n_units, seed, tuple(fields["types"]), max(n_lags, 1), params, **rates
-        )
+            session.name, block["n_units"], seed, tuple(fields["types"]), max(n_lags, 1), params,
+            **rates,
+        )  # fmt: skip
     except ValueError as error:
         key, message = error.args if len(error.args) == 2 else ("synthetic", str(error))
         raise ConfigError(file, f"synthetic.{key}", message) from None

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from trainer.configs.dataset_schema.synthetic import GENERATOR_VERSION
 from trainer.synthetic import neurons, stimuli
-from trainer.synthetic.presets import GENERATOR_VERSION
 
 STIM_SCALE = 1.0 / 127.5  # float pixel = uint8 * STIM_SCALE + STIM_OFFSET, in [-1, 1]
 STIM_OFFSET = -1.0

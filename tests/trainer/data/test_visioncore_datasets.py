@@ -20,10 +20,10 @@ import torch
 from tests.support.trainer_launch import run_trainer
 from tests.trainer.recordings.test_visioncore_import import save_dset
 from trainer.configs.dataset_schema import load_dataset_files
+from trainer.configs.dataset_schema.synthetic import resolve_params
 from trainer.data import MultiDatasetDM, load_dataset_config
 from trainer.models.bits_per_spike import oracle_bps
 from trainer.recordings.store import open_raw_session, write_raw_session
-from trainer.synthetic.presets import resolve_params
 from trainer.synthetic.raw import RawSessionSpec, simulate_raw_session
 
 CONFIGS = Path(__file__).parent / "visioncore_dataset_configs"

@@ -18,10 +18,10 @@ import pytest
 import torch
 
 from trainer.cli import run_cli
+from trainer.configs.dataset_schema.synthetic import resolve_params
 from trainer.contract import exit_codes
 from trainer.recordings.store import open_raw_session
 from trainer.synthetic import RawSessionSpec, simulate_raw_session
-from trainer.synthetic.presets import resolve_params
 
 REPO = Path(__file__).resolve().parents[3]
 

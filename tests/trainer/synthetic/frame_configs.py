@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trainer.configs.dataset_schema.synthetic import GENERATOR_VERSION
 from trainer.data import load_dataset_config
 from trainer.data.config import derived_seed
-from trainer.synthetic.presets import GENERATOR_VERSION
 
 BEHAVIOR_DIM = 8  # eye position and velocity + 4 saccade-time features
 

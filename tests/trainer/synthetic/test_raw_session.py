@@ -11,11 +11,11 @@ import pytest
 
 import trainer.synthetic.raw as raw
 from tests.support.volumes import mounted_tmpfs
+from trainer.configs.dataset_schema.synthetic import STIM_TYPES, resolve_params
 from trainer.contract.errors import StorageError
 from trainer.recordings.session import REQUIRED_COVARIATES, recording_problems
 from trainer.recordings.store import open_raw_session
 from trainer.synthetic import RawSessionSpec, ensure_raw_session, simulate_raw_session
-from trainer.synthetic.presets import STIM_TYPES, resolve_params
 
 TYPES = ("backimage", "gaborium", "gratings")
 

@@ -2,8 +2,9 @@
 
 One schema for the trainer (load time) and the controller (before submit). ``fields``
 names the parent and per-session keys, ``sections`` checks ``sampling``, ``keys_lags``,
-``transforms`` and ``datafilters``, ``files`` reads and merges the YAML files, and ``ops``
-holds the transform and datafilter vocabulary (names, parameters).
+``transforms`` and ``datafilters``, ``synthetic`` the generator block (presets), ``files``
+reads and merges the YAML files, and ``ops`` holds the transform and datafilter vocabulary
+(names, parameters).
 """
 
 from trainer.configs.dataset_schema.fields import (

@@ -19,6 +19,7 @@ from trainer.configs.dataset_schema.sections import (
     merged_keys_lags,
     unknown_keys,
 )
+from trainer.configs.dataset_schema.synthetic import check_synthetic_block
 from trainer.contract.errors import ConfigError
 
 # Keys only a parent file may hold: which sessions, where their files are.
@@ -131,6 +132,8 @@ def check_session_fields(
             if not isinstance(merged[key], dict):
                 raise ConfigError(file_of(key), key, f"must be a mapping, got {merged[key]!r}")
             fields[key] = merged[key]
+    if "synthetic" in fields:
+        check_synthetic_block(fields["synthetic"], file_of("synthetic"))
     _check_exposed(fields, file_of("keys_lags"), file_of("datafilters"))
     return fields
 

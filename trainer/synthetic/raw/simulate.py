@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from trainer.configs.dataset_schema.synthetic import STIM_TYPES
 from trainer.recordings.session import MissingPct, RawRecording, RawSession
 from trainer.synthetic import neurons, stimuli
-from trainer.synthetic.presets import STIM_TYPES
 from trainer.synthetic.raw.eyes import blink_mask, eye_movements, tracker_record
 from trainer.synthetic.raw.units import (
     MULTI_UNIT_RATE_GAIN,

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from trainer.configs.dataset_schema import load_dataset_files
+from trainer.configs.dataset_schema.synthetic import resolve_params
 from trainer.recordings.session import RawSession
 from trainer.recordings.store import write_raw_session
-from trainer.synthetic.presets import resolve_params
 from trainer.synthetic.raw import RawSessionSpec, simulate_raw_session
 
 VISIONCORE = Path(__file__).parents[1] / "visioncore_dataset_configs"

@@ -1,4 +1,5 @@
-"""Generator parameters for synthetic V1 sessions: presets and their validation.
+"""Generator parameters for synthetic V1 sessions: presets and their validation (the
+dataset schema's ``synthetic:`` block; the generator in ``trainer.synthetic`` reads them).
 
 A dataset config's ``synthetic:`` block names a ``preset`` and overrides any of its fields;
 per-session files may override them again (deep merge). This module is the single place
@@ -9,6 +10,8 @@ a typo in YAML fails at load time with the file and key, never mid-generation.
 from __future__ import annotations
 
 from typing import Any
+
+from trainer.contract.errors import ConfigError
 
 STIM_TYPES = ("backimage", "gaborium", "gratings")
 # Bump when the generator's output for the same parameters changes: it is part of the
@@ -145,3 +148,29 @@ def _check(p: dict[str, Any]) -> None:
         raise ValueError("rf_offset", f"must be [dy, dx] or null, got {p['rf_offset']!r}")
     if not p["spatial_freqs"] or not all(0 < float(f) <= 0.5 for f in p["spatial_freqs"]):
         raise ValueError("spatial_freqs", "must be a non-empty list in (0, 0.5] cycles/px")
+
+
+# Keys of a ``synthetic:`` block that belong to the session, not to the generator.
+SESSION_GENERATOR_KEYS = ("n_units", "seed", "n_lags")
+
+
+def check_synthetic_block(block: dict[str, Any], file: str) -> dict[str, Any]:
+    """A session's ``synthetic:`` block checked in full (one ``ConfigError`` naming the file
+    and ``synthetic.<key>``); returns the resolved generator parameters.
+
+    Here, in the torch-free schema, so that ``corejob submit`` refuses a typo in a
+    generator field before anything is created, with the trainer's own message.
+    """
+    n_units = block.get("n_units")
+    if isinstance(n_units, bool) or not isinstance(n_units, int) or n_units < 1:
+        raise ConfigError(file, "synthetic.n_units", f"must be a positive integer, got {n_units!r}")
+    for key in ("seed", "n_lags"):
+        value = block.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(file, f"synthetic.{key}", f"must be an integer >= 0, got {value!r}")
+    generator = {k: v for k, v in block.items() if k not in SESSION_GENERATOR_KEYS}
+    try:
+        return resolve_params(generator)
+    except ValueError as error:
+        key, message = error.args if len(error.args) == 2 else ("synthetic", str(error))
+        raise ConfigError(file, f"synthetic.{key}", message) from None
