@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from trainer.contract.flag_types import positive_int
+
 TRUST_HELP = (
     "load a checkpoint that needs full unpickling (a pickle can run code: only for files"
     " you trust); without it such a file is refused with the reason"
@@ -20,17 +22,10 @@ MODEL_CONFIG_HELP = (
 )
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
-    return value
-
-
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model_config", default=None, help=MODEL_CONFIG_HELP)
     parser.add_argument("--trust_checkpoint", action="store_true", help=TRUST_HELP)
-    parser.add_argument("--batch_size", type=_positive_int, default=256, help="samples per pass")
+    parser.add_argument("--batch_size", type=positive_int, default=256, help="samples per pass")
     parser.add_argument(
         "--accelerator", choices=("auto", "cpu", "gpu"), default="cpu", help="auto: gpu with CUDA"
     )
@@ -54,7 +49,7 @@ def add_checkpoint_commands(sub: Any, formatter: type[argparse.HelpFormatter]) -
     evaluate.add_argument(
         "--derived_dir", default=None, help="as training's --derived_dir (read-only data)"
     )
-    evaluate.add_argument("--max_datasets", type=_positive_int, default=None)
+    evaluate.add_argument("--max_datasets", type=positive_int, default=None)
     evaluate.add_argument("--num_workers", type=int, default=0, help="loader workers")
     evaluate.add_argument("--output", default=None, help="also write the report to this JSON file")
     _common(evaluate)

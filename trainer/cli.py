@@ -26,6 +26,7 @@ from trainer.checkpoint_commands import TRUST_HELP, add_checkpoint_commands
 # Light imports only: the SIGTERM handler must be in place before torch loads (preemption).
 from trainer.contract import exit_codes
 from trainer.contract.errors import CorejobTrainError
+from trainer.contract.flag_types import fraction, non_negative_float, non_negative_int, positive_int
 from trainer.contract.preemption import Preempted, SigtermFlag
 from trainer.video.options import add_video_arguments
 
@@ -34,34 +35,6 @@ SUBCOMMANDS = ("train", "generate", "plot", "evaluate", "predict", "import-visio
 SCHEDULERS = ("cosine", "cosine_restarts", "none")
 DSET_DTYPES = ("uint8", "bfloat16", "float32")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1], got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
-    return value
 
 
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
@@ -83,30 +56,30 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
         help="where missing derived training arrays are written when the data volume is"
         " read-only (a folder every rank shares); default: beside each raw session",
     )
-    parser.add_argument("--max_datasets", type=_positive_int, default=None)
+    parser.add_argument("--max_datasets", type=positive_int, default=None)
     parser.add_argument("--debug", action="store_true", help="print tracebacks on errors")
 
 
 def _add_optim_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("optimization")
-    group.add_argument("--batch_size", type=_positive_int, default=128, help="per process")
+    group.add_argument("--batch_size", type=positive_int, default=128, help="per process")
     group.add_argument("--learning_rate", type=float, default=1e-3)
     group.add_argument("--core_lr_scale", type=float, default=1.0, help="core LR = scale x LR")
     group.add_argument("--weight_decay", type=float, default=1e-4)
-    group.add_argument("--max_epochs", type=_positive_int, default=100)
+    group.add_argument("--max_epochs", type=positive_int, default=100)
     group.add_argument(
         "--epochs",
         dest="max_epochs",
-        type=_positive_int,
+        type=positive_int,
         default=argparse.SUPPRESS,
         help="= --max_epochs (the video trainer's name)",
     )
     group.add_argument("--gradient_clip_val", type=float, default=None)
-    group.add_argument("--accumulate_grad_batches", type=_positive_int, default=1)
+    group.add_argument("--accumulate_grad_batches", type=positive_int, default=1)
     group.add_argument("--lr_scheduler", choices=SCHEDULERS, default="cosine")
     group.add_argument("--warmup_epochs", type=float, default=1.0)
     group.add_argument(
-        "--restart_period", type=_positive_int, default=None, help="epochs per cosine cycle"
+        "--restart_period", type=positive_int, default=None, help="epochs per cosine cycle"
     )
     group.add_argument(
         "--precision",
@@ -125,7 +98,7 @@ def _add_runtime_args(parser: argparse.ArgumentParser) -> None:
 
     group = parser.add_argument_group("runtime")
     group.add_argument("--dset_dtype", choices=DSET_DTYPES, default="uint8")
-    group.add_argument("--num_workers", type=_non_negative_int, default=0, help="loader workers")
+    group.add_argument("--num_workers", type=non_negative_int, default=0, help="loader workers")
     group.add_argument(
         "--data_on_device",
         choices=("auto", "always", "never"),
@@ -135,11 +108,11 @@ def _add_runtime_args(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--data_on_device_share",
-        type=_fraction,
+        type=fraction,
         default=0.4,
         help="share of the GPU's memory the sessions may take under --data_on_device auto",
     )
-    group.add_argument("--steps_per_epoch", type=_positive_int, default=None)
+    group.add_argument("--steps_per_epoch", type=positive_int, default=None)
     group.add_argument(
         "--limit_val_batches", type=float, default=None, help="fraction (<= 1) or count (> 1)"
     )
@@ -148,7 +121,7 @@ def _add_runtime_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ddp_timeout_s", type=float, default=DEFAULT_DDP_TIMEOUT_S)
     group.add_argument(
         "--progress_every_seconds",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=10.0,
         help="rank 0 prints a COREJOB_PROGRESS line this often, after the first step and at"
         " the end (what corejob status/--wait/sweep show; 0: none)",
@@ -170,7 +143,7 @@ def _add_output_args(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--checkpoint_every_minutes",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=15.0,
         help="also save last.ckpt this often inside epochs (bounds work lost to a preemption"
         " or node loss; 0: only at epoch ends)",

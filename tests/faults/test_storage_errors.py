@@ -9,17 +9,16 @@ errno), and against real file systems where the test can make them: a size-limit
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import pickle
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.volumes import mounted_tmpfs
 from trainer.cli import _exit_code_for
 from trainer.contract import exit_codes
 from trainer.contract.errors import DataError, StorageError, storage_error
@@ -40,25 +39,6 @@ TRAIN = (
     "--limit_val_batches",
     "2",
 )
-
-
-@contextlib.contextmanager
-def mounted_tmpfs(path: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of ``size`` at ``path`` (skips the test where mounting is not allowed)."""
-    path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); needs root")
-    try:
-        yield path
-    finally:
-        # Lazily when busy: a failed test's traceback may still hold a memory map there.
-        if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(path)], check=True)
 
 
 def remount_read_only(path: Path) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from trainer.contract.flag_types import at_least_one, non_negative_float, non_negative_int
+
 LOSS_FUNCTIONS = ("ce", "weighted_ce", "focal")
 AUGMENTATIONS = ("config", "aggressive", "none")
 DEFAULTS = {
@@ -39,27 +41,6 @@ def _task_weights(text: str) -> dict[str, float]:
     return out
 
 
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
-    return value
-
-
-def _at_least_one(text: str) -> float:
-    value = float(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
-    return value
-
-
-def _epochs(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
-    return value
-
-
 def add_video_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``video family`` argument group (losses, gradual fine-tuning, augmentation)."""
     group = parser.add_argument_group(
@@ -72,13 +53,13 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
         help="per-task loss: cross-entropy, class-weighted CE (weights from label"
         " frequencies, clipped), or focal",
     )
-    group.add_argument("--focal_gamma", type=_non_negative, default=DEFAULTS["focal_gamma"])
+    group.add_argument("--focal_gamma", type=non_negative_float, default=DEFAULTS["focal_gamma"])
     group.add_argument(
         "--focal_alpha", action="store_true", help="focal loss with the class weights as alpha"
     )
     group.add_argument(
         "--class_weight_max",
-        type=_at_least_one,
+        type=at_least_one,
         default=DEFAULTS["class_weight_max"],
         help="safety limit: class weights are clipped to [1/MAX, MAX]",
     )
@@ -97,7 +78,7 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--frozen_epochs",
-        type=_epochs,
+        type=non_negative_int,
         default=DEFAULTS["frozen_epochs"],
         help="gradual fine-tuning: epochs with the whole backbone frozen",
     )
