@@ -2,8 +2,8 @@
 short-lived pod and add the runs the results ledger misses (the shell over
 :mod:`.claim_reader` and :mod:`.same_run`).
 
-One pod per read, whatever happens: created, waited for (polled: one GET a second for a
-pod that lives seconds), its log read, and deleted — also on an error or Ctrl-C. A pod
+One pod per read, whatever happens: created, waited for (polled: a GET every half second
+for a pod that lives seconds), its log read, and deleted — also on an error or Ctrl-C. A pod
 an earlier, killed read left behind is deleted on the next read once its deadline is past.
 """
 
@@ -69,9 +69,9 @@ def read_claim(
     pod = reader_pod(job_pod, name, max(1, int(timeout_s)))
     claim = pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
     api.create_pod(pod)
-    say(f"reading the run records on claim {claim} through pod {name} "
-        f"(image {pod['spec']['containers'][0]['image']})")  # fmt: skip
     try:
+        say(f"reading the run records on claim {claim} through pod {name} "
+            f"(image {pod['spec']['containers'][0]['image']})")  # fmt: skip
         _wait_until_done(api, name, timeout_s)
         log = api.pod_log(name, container=CONTAINER)
         return name, parse_reader_log(str(log).splitlines())

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from corejob.backends.kubernetes.api import KubeApi
 from corejob.backends.kubernetes.ledger.claim_reader import READER_SELECTOR, RUNS_MOUNT
 from corejob.errors import ExitCode
 from tests.corejob.backends.kubernetes.test_results_ledger import LEDGER, finish, rows
@@ -184,3 +185,37 @@ def test_without_a_claim_there_is_nothing_to_read(cluster, corejob):
     assert refused.code == ExitCode.USAGE
     assert "checkpoints volume (/runs) of your jobs is emptyDir, not a claim" in refused.err
     assert reader_pods(cluster) == []
+
+
+def test_a_role_without_pod_create_is_named(cluster, corejob, tmp_path):
+    denial = ('pods is forbidden: User "alice" cannot create resource "pods" in API group "" '
+              'in the namespace "team-a"')  # fmt: skip
+    cluster.emulator.inject_fault("POST", "team-a/pods", 403, denial)
+
+    refused = corejob("results", "--from-claim", "-f", site_file(tmp_path))
+
+    assert refused.code == ExitCode.FORBIDDEN
+    (line,) = refused.err.splitlines()
+    assert "you may not 'create' pods/corejob-results-" in line
+    assert "a Role granting 'create' on 'pods'" in line
+
+
+def test_ctrl_c_while_waiting_still_deletes_the_reader(cluster, corejob, tmp_path, monkeypatch):
+    def interrupt(_seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(KubeApi, "sleep", staticmethod(interrupt))  # the first wait is cut
+
+    stopped = corejob("results", "--from-claim", "-f", site_file(tmp_path))
+
+    assert stopped.code == ExitCode.INTERRUPTED
+    created = [r for r in cluster.controller_requests()
+               if r.method.value == "POST" and r.url.path.endswith("/pods")]  # fmt: skip
+    assert len(created) == 1 and reader_pods(cluster) == []
+
+
+def test_local_backends_have_no_claim_to_read(corejob, tmp_path):
+    refused = corejob("results", "--from-claim", "--backend", "local", "--runs-dir", str(tmp_path))
+
+    assert refused.code == ExitCode.USAGE
+    assert "--from-claim reads a cluster's checkpoints claim; the local backend" in refused.err
