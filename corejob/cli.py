@@ -407,6 +407,9 @@ def cmd_results(args: argparse.Namespace) -> int:
     from corejob.results.command import run_results
 
     selector = {LABEL_SWEEP: args.sweep} if args.sweep else ALL_JOBS
+    if not args.from_claim and (args.values or args.set_json or args.set or args.set_string):
+        raise UsageError("results: -f/--set* describe your jobs' pods for --from-claim; "
+                         "add --from-claim or leave them out")  # fmt: skip
     backend = select_backend(args)
     values = None
     if args.from_claim:

@@ -214,8 +214,10 @@ def test_ctrl_c_while_waiting_still_deletes_the_reader(cluster, corejob, tmp_pat
     assert len(created) == 1 and reader_pods(cluster) == []
 
 
-def test_local_backends_have_no_claim_to_read(corejob, tmp_path):
+def test_local_backends_have_no_claim_and_values_need_from_claim(corejob, tmp_path):
     refused = corejob("results", "--from-claim", "--backend", "local", "--runs-dir", str(tmp_path))
 
     assert refused.code == ExitCode.USAGE
     assert "--from-claim reads a cluster's checkpoints claim; the local backend" in refused.err
+    unused = corejob("results", "-f", "site.yaml", "--backend", "local")
+    assert unused.code == ExitCode.USAGE and "add --from-claim or leave them out" in unused.err
