@@ -105,9 +105,10 @@ logs: $(STAMP) ## a job's log: JOB= [ALL=1 FOLLOW=1 REPLICA=worker-0]
 cancel: $(STAMP) ## delete jobs: JOB=name or SWEEP=id
 	$(BIN)/corejob cancel $(JOB) $(if $(SWEEP),--sweep $(SWEEP)) $(CLI_OPTS)
 
-results: $(STAMP) ## model x dataset table + results.{csv,json} + results-<sweep>.png [SWEEP=]
+results: $(STAMP) ## model x dataset table + results.{csv,json} + results-<sweep>.png [SWEEP= FROM_CLAIM=1 VALUES=site.yaml]
 	$(BIN)/corejob results $(if $(SWEEP),--sweep $(SWEEP)) --csv results.csv --json results.json \
-	  --plot $(CLI_OPTS)
+	  --plot $(CLI_OPTS) \
+	  $(if $(FROM_CLAIM),--from-claim $(if $(VALUES),-f $(VALUES)) $(foreach item,$(SET),--set '$(item)'))
 
 # ---- chart (charts/corejob/README.md) -----------------------------------------------------
 NPROC ?=

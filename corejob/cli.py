@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     from corejob.results.command import add_results_options
 
     add_results_options(results)
+    values_options(results)  # --from-claim: the values the jobs were submitted with
 
     from corejob.results.curves import add_plot_options
 
@@ -406,7 +407,15 @@ def cmd_results(args: argparse.Namespace) -> int:
     from corejob.results.command import run_results
 
     selector = {LABEL_SWEEP: args.sweep} if args.sweep else ALL_JOBS
-    return run_results(args, select_backend(args), selector)
+    if not args.from_claim and (args.values or args.set_json or args.set or args.set_string):
+        raise UsageError("results: -f/--set* describe your jobs' pods for --from-claim; "
+                         "add --from-claim or leave them out")  # fmt: skip
+    backend = select_backend(args)
+    values = None
+    if args.from_claim:
+        values = merge_values(backend_defaults(backend.name),
+                              values_from_sources(value_sources(args)))  # fmt: skip
+    return run_results(args, backend, selector, values)
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

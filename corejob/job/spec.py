@@ -13,7 +13,7 @@ from typing import Any
 
 from corejob import __version__
 from corejob.errors import UsageError
-from corejob.job.flavors.replicas import replica_specs
+from corejob.job.flavors.replicas import master_pod_spec, replica_specs
 from corejob.job.identity import identify
 from corejob.job.kubeflow import trainer_containers
 from corejob.job.shipped.files import ship_configs
@@ -137,6 +137,23 @@ def build_job(request: JobRequest, namespace: str | None) -> dict[str, Any]:
     if problems:
         raise UsageError(f"the rendered job is invalid: {'; '.join(problems)}")
     return job
+
+
+def job_pod_spec(values: dict[str, Any], namespace: str | None) -> dict[str, Any]:
+    """The rank-0 pod spec the chart renders for ``values`` (site defaults, -f, --set): the
+    image, user, service account, placement and volumes of every job of these values
+    (``results --from-claim`` runs its reader pod like them). Model and dataset only name
+    the job here: the values' own, else the bundled defaults."""
+    from corejob.job.render import RenderError, render_job
+
+    model = str(values.get("model") or "res_small")
+    dataset = str(values.get("dataset") or "synthetic_mixed")
+    request = JobRequest(model, dataset, values=values)
+    try:
+        job = render_job(chart_values(request), namespace=namespace)
+    except RenderError as error:
+        raise UsageError(f"cannot render the jobs' pod from your values: {error}") from None
+    return master_pod_spec(job)
 
 
 def containers(job: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -109,11 +109,17 @@ def _integer(value: Any) -> int | None:
     return None if number is None else int(number)
 
 
-def collect(backend: Backend, selector: dict[str, str]) -> list[ResultRow]:
+def collect(
+    backend: Backend,
+    selector: dict[str, str],
+    extra: list[tuple[dict[str, Any], dict[str, Any] | None]] | None = None,
+) -> list[ResultRow]:
     """One row per job matching ``selector``: the live jobs, then the ledger's jobs that
     are no longer live (a run in both appears once, as live; an earlier run of a reused
     job name is a row of its own). Every finished live job is
-    handed to the backend's ledger on the way, so its row survives the job."""
+    handed to the backend's ledger on the way, so its row survives the job. ``extra``:
+    recorded runs to show as ledger rows even if the ledger could not keep them (runs
+    read from the checkpoints claim)."""
     rows: dict[tuple[str, str], ResultRow] = {}  # (job name, creation): reruns of a name
     for job in backend.list(selector):
         name = job["metadata"]["name"]
@@ -126,7 +132,7 @@ def collect(backend: Backend, selector: dict[str, str]) -> list[ResultRow]:
         if state == JobState.FAILED or result is not None:
             backend.keep_result(job, result)
         rows[name, row.created or ""] = row
-    for job, result in backend.recorded_results(selector):
+    for job, result in [*backend.recorded_results(selector), *(extra or [])]:
         row = row_from_job(job, result, source=LEDGER)
         live = rows.get((row.job, row.created or ""))
         if row.job and labels_match(job, selector) and (live is None or live.state == DELETING):

@@ -94,6 +94,7 @@ def test_controller_role_is_least_privilege(base_objects: list[dict[str, Any]]) 
     reads = {("", "pods", "list"), ("", "events", "list"), ("", "pods/log", "get")}
     reads.add(("", "configmaps", "create"))  # a job's own config files, owned by the job
     reads.add(("", "configmaps", "list"))  # the results ledger (one ConfigMap per run)
+    reads |= {("", "pods", v) for v in ("create", "get", "delete")}  # results --from-claim
     kueue = {("kueue.x-k8s.io", "workloads", "list")}
     # what the CLI uses: tests/corejob/test_cli_rbac.py (and test_real_trainjob.py for TrainJobs)
     assert granted == jobs | runtimes | reads | kueue

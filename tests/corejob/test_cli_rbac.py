@@ -1,7 +1,8 @@
 """The project's `corejob-controller` Role is exactly what the CLI needs, on a real server.
 
 A user holding only that Role (manifests/base/rbac-controller.yaml) submits, sweeps, reads
-status (with pending pods and a Kueue-held job explained), logs and cancels; the API
+status (with pending pods and a Kueue-held job explained), logs, results (also through a
+claim reader pod) and cancels; the API
 server's audit log then says which (group, resource, verb) the CLI used. Every use was
 allowed, and every grant was used: a verb the CLI never uses is one too many.
 """
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from corejob.backends.kubernetes.ledger.claim_reader import READER_SELECTOR
 from corejob.errors import ExitCode
 from tests.corejob.conftest import Background
 from tests.support.kube_real import CONTROLLER_ROLE, KubeNamespace
@@ -77,6 +79,11 @@ def test_the_controller_role_is_what_the_cli_uses(kube: KubeNamespace, corejob):
     kube.set_condition(job["metadata"]["name"], "Succeeded")
     assert sweep.join(60) == ExitCode.OK
     assert corejob("results").code == 0  # the results ledger: listed, never read by name
+    reader = Background("results", "--from-claim", "--set", "checkpoints.existingClaim=runs")
+    pods = f"/api/v1/namespaces/{kube.name}/pods?labelSelector={READER_SELECTOR}"
+    (pod,) = wait_until(lambda: kube.cluster.ok("GET", pods)["items"], 30, "the reader pod")
+    kube.set_pod_phase(pod["metadata"]["name"], "Failed")  # no kubelet: it cannot run here
+    assert reader.join(60) == ExitCode.JOB_FAILED  # created, polled, deleted
     cancelled = corejob("cancel", name)
     assert cancelled.code == 0, cancelled.err
 

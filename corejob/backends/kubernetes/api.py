@@ -261,6 +261,34 @@ class KubeApi:
         )  # fmt: skip
         return listing.get("items", [])
 
+    def create_pod(self, pod: dict[str, Any]) -> dict[str, Any]:
+        name = pod["metadata"]["name"]
+        return self.call(
+            "create", "pods", name,
+            lambda: self._raw(self.core.create_namespaced_pod, self.namespace, pod),
+        )  # fmt: skip
+
+    def get_pod(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.call(
+                "get", "pods", name,
+                lambda: self._raw(self.core.read_namespaced_pod, name, self.namespace),
+            )  # fmt: skip
+        except JobNotFoundError:
+            return None
+
+    def delete_pod(self, name: str, grace_period_s: int | None = None) -> bool:
+        """Delete a pod; False when it was already gone."""
+        try:
+            self.call(
+                "delete", "pods", name,
+                lambda: self._raw(self.core.delete_namespaced_pod, name, self.namespace,
+                                  grace_period_seconds=grace_period_s),
+            )  # fmt: skip
+        except JobNotFoundError:
+            return False
+        return True
+
     def list_events(self, object_name: str) -> list[dict[str, Any]]:
         listing = self.call(
             "list", "events", None,
@@ -280,9 +308,12 @@ class KubeApi:
         since_seconds: int | None = None,
         timestamps: bool = False,
         tail_lines: int | None = None,
+        container: str | None = None,
     ) -> Any:
-        """The pod's trainer container log: text, or a urllib3 stream when following."""
-        options: dict[str, Any] = {"container": self.flavor.container, "follow": follow}
+        """The log of the pod's ``container`` (default: the trainer's): text, or a urllib3
+        stream when following."""
+        options: dict[str, Any] = {"container": container or self.flavor.container,
+                                   "follow": follow}  # fmt: skip
         if timestamps:
             options["timestamps"] = True
         if tail_lines:

@@ -7,7 +7,8 @@ jobs, in one LIST (``corejob results`` on a sweep of 200 cells stays one request
 ConfigMap has no ownerReference, so neither ``corejob cancel`` nor the job's
 ``ttlSecondsAfterFinished`` deletes it; it carries the job's labels, so ``--sweep``
 selects records on the server as it selects jobs. The trainer's own copy of the same
-record stays on the checkpoints claim (``<run dir>/result.json``) as the durable one.
+record stays on the checkpoints claim (``<run dir>/result.json``) as the durable one;
+``corejob results --from-claim`` (:mod:`.claim`) reads it back for runs never recorded here.
 """
 
 from __future__ import annotations
