@@ -78,6 +78,12 @@ class MultiViewVideoModel(pl.LightningModule):
     def forward(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.model(video)
 
+    def compile(self, **options: Any) -> None:  # type: ignore[override]
+        """``--compile``: ``torch.compile`` the network that training and validation call
+        (``self.model``). ``nn.Module.compile`` on this module would compile its
+        ``forward``, which ``training_step`` never calls; ``options`` are torch.compile's."""
+        self.model.compile(**options)
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, per_task = self.criterion(self.model(batch["video"]), batch["labels"])
         n = int(batch["labels"].shape[0])
