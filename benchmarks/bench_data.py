@@ -40,9 +40,9 @@ import torch
 DATASET = "synthetic_realistic"
 DATA_ROOT = Path("data")
 BATCH = 256
-BATCHES = 16
+BATCHES = 48
 WORKERS = (0, 1, 2)
-ROUNDS = 2
+ROUNDS = 3
 # The CPU stand-in copies sessions into RAM (1.6 GiB for 6); a GPU holds all of them.
 RESIDENT_SESSIONS = 6
 
