@@ -38,7 +38,13 @@ from trainer.recordings.files import (
 )
 from trainer.recordings.store import DERIVED_DIR, open_raw_session
 
-DERIVE_VERSION = 1
+DERIVE_VERSION = 2  # 2: stim stored newest frame first (TIME_REVERSED)
+# Stored with time reversed (row r = bin T-1-r); ``DerivedSession.array`` gives the
+# reversed view back, so readers see bins in time order. VisionCore's lag order (index 0 =
+# the current bin) then reads each sample's window forwards in memory: a backwards
+# fancy-index read of 64 x 64 frames from a memory map is ~30 % slower (4.6 vs 3.5 ms per
+# 256 x 33 frames), the host data path's main cost.
+TIME_REVERSED = ("stim",)
 META_FILE = "meta.json"
 FORMAT = "corejob-derived-arrays"
 # Config fields that change derived arrays (split, seed, augmentation do not).
@@ -137,11 +143,13 @@ def ensure_derived(
             entries = {}
             for name, array in derived.arrays.items():
                 file = tmp / f"{name}.npy"  # a full volume's error names the published path
-                write_named(file, lambda f, a=array: save_npy(f, a), final / file.name)
+                stored = np.ascontiguousarray(array[::-1]) if name in TIME_REVERSED else array
+                write_named(file, lambda f, a=stored: save_npy(f, a), final / file.name)
                 entries[name] = {
                     "dtype": str(array.dtype),
                     "shape": list(array.shape),
                     "bytes": (tmp / f"{name}.npy").stat().st_size,
+                    "time_reversed": name in TIME_REVERSED,
                 }
             meta = {"format": FORMAT, "version": DERIVE_VERSION, **derived.meta}
             write_named(
@@ -193,12 +201,15 @@ class DerivedSession:
         return tuple(self.meta["arrays"][name]["shape"])
 
     def array(self, name: str) -> np.ndarray:
+        """The array in time order (a reversed view of a ``time_reversed`` file)."""
         if name not in self._maps:
             if name not in self.meta["arrays"]:
                 raise KeyError(f"{self.folder}: no derived array {name!r} (has {self.keys})")
             path = self.path_of(name)
             try:
-                self._maps[name] = np.load(path, mmap_mode="r")
+                stored = np.load(path, mmap_mode="r")
             except (ValueError, EOFError, OSError) as error:  # damaged after the check
                 raise DataError(path, f"cannot be memory-mapped ({error})") from None
+            reversed_ = self.meta["arrays"][name].get("time_reversed", False)
+            self._maps[name] = stored[::-1] if reversed_ else stored
         return self._maps[name]

@@ -16,6 +16,7 @@ from trainer.contract.errors import DataError
 from trainer.data.derived import cache
 from trainer.data.derived.cache import DerivedSession, derived_problems, ensure_derived
 from trainer.data.derived.derive import derive_session
+from trainer.recordings.store import open_raw_session
 
 WHERE = str(HISTORY_CONFIG)
 
@@ -128,3 +129,17 @@ def test_a_read_only_data_volume_uses_its_derived_arrays_or_derived_dir(
         np.testing.assert_array_equal(
             DerivedSession(used).array("behavior"), DerivedSession(elsewhere).array("behavior")
         )
+
+
+def test_stim_is_stored_newest_first_and_read_in_time_order(raw_folder, history_fields, tmp_path):
+    """On disk the stimulus runs backwards (VisionCore's lag windows then read forwards in
+    memory); ``DerivedSession.array`` gives it back in time order, equal to the derivation."""
+    raw = copy_raw(raw_folder, tmp_path)
+    folder = ensure_derived(raw, history_fields, "uint8", WHERE)
+    session = DerivedSession(folder)
+    expected = derive_session(open_raw_session(raw), history_fields, "uint8", WHERE).arrays
+    np.testing.assert_array_equal(session.array("stim"), expected["stim"])
+    on_disk = np.load(folder / "stim.npy", mmap_mode="r")
+    np.testing.assert_array_equal(on_disk, expected["stim"][::-1])
+    assert session.meta["arrays"]["stim"]["time_reversed"] is True
+    np.testing.assert_array_equal(session.array("robs"), expected["robs"])  # others as they are
