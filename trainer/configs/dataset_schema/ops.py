@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from trainer.configs.model_schema.components import DA
 from trainer.configs.model_schema.fields import ANY, NUMBERS, Field, check, field_line
 from trainer.contract.errors import ConfigError
 
@@ -64,13 +65,8 @@ TEMPORAL_BASIS = {
 }
 DACONES = {
     "sampling_rate": Field(float, 240.0, doc="Hz of the filters (VisionCore: not the data rate)"),
-    "alpha": Field(float, 1.0, minimum=None),
-    "beta": Field(float, 0.00008, minimum=None),
-    "gamma": Field(float, 0.5),
-    "tau_y_ms": Field(float, 5.0),
-    "tau_z_ms": Field(float, 60.0),
-    "n_y": Field(float, 5.0),
-    "n_z": Field(float, 2.0),
+    # the photoreceptor model's parameters are the ``da`` frontend's (one definition)
+    **{k: DA[k] for k in ("alpha", "beta", "gamma", "tau_y_ms", "tau_z_ms", "n_y", "n_z")},
     "filter_length": Field(int, 200, doc="bins"),
     "learnable_params": Field(bool, False, doc=UNUSED),
     "height": Field(ANY, None, doc=UNUSED),
