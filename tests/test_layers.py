@@ -39,13 +39,14 @@ LAYERS: list[list[str]] = [
     ["trainer.checkpoint_commands"],  # evaluate/predict arguments; trainer.cli imports it
     ["trainer.run", "trainer.plots", "trainer.cli", "trainer.__main__"],
     ["trainer.video.cli", "trainer.video.train"],  # entry point over trainer.cli
-    ["corejob.cli", "corejob.submission", "corejob.__main__"],
+    ["corejob.cli", "corejob.cli_parser", "corejob.submission", "corejob.__main__"],
 ]
 # What the controller may use of the trainer package (no torch behind these).
 CONTROLLER_MAY_IMPORT = (
     "trainer.configs",
     "trainer.contract.errors",
     "trainer.contract.exit_codes",
+    "trainer.contract.flag_types",
     "trainer.contract.progress",
     "trainer.contract.result",
 )

@@ -84,4 +84,4 @@ def test_cli_logs_tail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit) as usage:
         main(["logs", "clitail", "--tail", "0", *local])
     assert usage.value.code == 2
-    assert "--tail: expected a whole number >= 1, got '0'" in capsys.readouterr().err
+    assert "--tail: 0 must be >= 1" in capsys.readouterr().err
