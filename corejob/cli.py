@@ -80,6 +80,12 @@ def select_backend(args: argparse.Namespace) -> Backend:
     return make_backend(name, runs_dir=Path(args.runs_dir))
 
 
+def request_values(args: argparse.Namespace, backend: str | None) -> dict[str, Any]:
+    """Chart values as a submit merges them: the backend's implied values, then the site
+    defaults and the command line (Helm's order)."""
+    return merge_values(backend_defaults(backend), values_from_sources(value_sources(args)))
+
+
 def job_request(
     args: argparse.Namespace,
     model: str,
@@ -88,7 +94,7 @@ def job_request(
     backend: str | None = None,
 ) -> JobRequest:
     """What the user asked for; ``backend`` adds its implied values below theirs."""
-    values = merge_values(backend_defaults(backend), values_from_sources(value_sources(args)))
+    values = request_values(args, backend)
     return JobRequest(model, dataset, args.workers, args.gpus, args.image, sweep, values)
 
 
@@ -309,8 +315,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     backend = select_backend(args)
     values = None
     if args.from_claim:
-        values = merge_values(backend_defaults(backend.name),
-                              values_from_sources(value_sources(args)))  # fmt: skip
+        values = request_values(args, backend.name)
     return run_results(args, backend, selector, values)
 
 

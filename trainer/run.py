@@ -283,15 +283,10 @@ class V1Family:
         )
 
     def generate(self, args: argparse.Namespace) -> str:
-        from trainer.data.derived.cache import ensure_derived
-        from trainer.data.sessions import raw_session_folders
+        from trainer.data.sessions import derived_session_folders
 
         config = _dataset_config(args)
-        raws = raw_session_folders(config, verify=True)
-        for raw, session in zip(raws, config.sessions, strict=True):
-            ensure_derived(
-                raw, session.fields, args.dset_dtype, session.source, derived_dir=args.derived_dir
-            )
+        derived_session_folders(config, args.dset_dtype, args.derived_dir, verify=True)
         return f"{len(config.sessions)} sessions ready (raw and derived) under {config.data_root}"
 
 

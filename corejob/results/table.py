@@ -112,11 +112,10 @@ def reference_limits(rows: Sequence[ResultRow]) -> tuple[tuple[Any, ...] | None,
     return reference, "most runs" if 2 * top > len(known) else "the newest run"
 
 
-def limits_text(limits: Sequence[Any], only: Sequence[int] | None = None) -> str:
+def limits_text(limits: Sequence[Any]) -> str:
     """``time budget (min) 5, budget clock wall, cores 4`` (unset limits left out)."""
-    names = list(LIMITS.values())
-    picked = range(len(names)) if only is None else only
-    return ", ".join(f"{names[i]} {limits[i]}" for i in picked if limits[i] is not None) or "none"
+    pairs = zip(LIMITS.values(), limits, strict=False)
+    return ", ".join(f"{name} {value}" for name, value in pairs if value is not None) or "none"
 
 
 def comparability(row: ResultRow, reference: tuple[Any, ...] | None, basis: str) -> str:

@@ -49,7 +49,7 @@ CLASSIFICATION_KEY = "val_macro_acc"
 CLASSIFICATION_LABEL = "val macro accuracy"
 
 
-def _finite(value: Any) -> float | None:
+def finite_or_none(value: Any) -> float | None:
     """JSON has no NaN: missing or non-finite numbers become ``null``."""
     if value is None:
         return None
@@ -58,13 +58,13 @@ def _finite(value: Any) -> float | None:
 
 
 def _session_bps(record: Mapping[str, Any], sessions: Sequence[str]) -> dict[str, float | None]:
-    return {name: _finite(record.get(SESSION_KEY_PREFIX + name)) for name in sessions}
+    return {name: finite_or_none(record.get(SESSION_KEY_PREFIX + name)) for name in sessions}
 
 
 def _best_record(
     history: Sequence[Mapping[str, Any]], key: str = OVERALL_KEY
 ) -> Mapping[str, Any] | None:
-    scored = [r for r in history if _finite(r.get(key)) is not None]
+    scored = [r for r in history if finite_or_none(r.get(key)) is not None]
     return max(scored, key=lambda r: r[key]) if scored else None
 
 
@@ -78,13 +78,13 @@ def metric_fields(
     """The family-independent headline: best/final of ``key`` (higher is better)."""
     final = history[-1] if history else {}
     best = _best_record(history, key)
-    final_value = _finite(final.get(key))
-    optimum = _finite(optimum)
+    final_value = finite_or_none(final.get(key))
+    optimum = finite_or_none(optimum)
     return {
         "family": family,
         "metric": key,
         "metric_label": label,
-        "best_metric": _finite(best[key]) if best else None,
+        "best_metric": finite_or_none(best[key]) if best else None,
         "final_metric": final_value,
         "best_epoch": int(best["epoch"]) + 1 if best else None,
         "epochs": int(final["epoch"]) + 1 if final else 0,
@@ -107,10 +107,10 @@ def _oracle_fields(
     known = [v for v in val_bps.values() if v is not None]
     model_mean = sum(known) / len(known) if len(known) == len(val_bps) and known else None
     return {
-        "oracle_bps": {k: _finite(v) for k, v in oracle.items()},
-        "oracle_bps_overall": _finite(oracle_mean),
+        "oracle_bps": {k: finite_or_none(v) for k, v in oracle.items()},
+        "oracle_bps_overall": finite_or_none(oracle_mean),
         "oracle_ratio": ratio,
-        "oracle_ratio_overall": _finite(model_mean / oracle_mean)
+        "oracle_ratio_overall": finite_or_none(model_mean / oracle_mean)
         if model_mean is not None and oracle_mean
         else None,
     }
@@ -134,8 +134,8 @@ def build_result(
     result: dict[str, Any] = {
         "model": run.get("model"),
         "dataset": run.get("dataset"),
-        "best_val_bps_overall": _finite(best[OVERALL_KEY]) if best else None,
-        "final_val_bps_overall": _finite(final.get(OVERALL_KEY)),
+        "best_val_bps_overall": finite_or_none(best[OVERALL_KEY]) if best else None,
+        "final_val_bps_overall": finite_or_none(final.get(OVERALL_KEY)),
         "val_bps": final_bps,
         "best_val_bps": _session_bps(best, sessions) if best else dict.fromkeys(sessions),
         "best_epoch": int(best["epoch"]) + 1 if best else None,
@@ -163,7 +163,7 @@ def build_classification_result(
     best = _best_record(history, CLASSIFICATION_KEY) or {}
 
     def per_task(record: Mapping[str, Any], prefix: str) -> dict[str, float | None]:
-        return {task: _finite(record.get(f"{prefix}/{task}")) for task in tasks}
+        return {task: finite_or_none(record.get(f"{prefix}/{task}")) for task in tasks}
 
     overall_optimum = None
     if optimum:
@@ -179,12 +179,12 @@ def build_classification_result(
         "val_f1": per_task(final, "val_f1"),
         "best_val_acc": per_task(best, "val_acc"),
         "best_val_f1": per_task(best, "val_f1"),
-        "final_val_macro_f1": _finite(final.get("val_macro_f1")),
+        "final_val_macro_f1": finite_or_none(final.get("val_macro_f1")),
     }
     if optimum:
-        result["optimum_acc"] = {t: _finite(o["accuracy"]) for t, o in optimum.items()}
+        result["optimum_acc"] = {t: finite_or_none(o["accuracy"]) for t, o in optimum.items()}
         result["optimum_balanced_acc"] = {
-            t: _finite(o["balanced_accuracy"]) for t, o in optimum.items()
+            t: finite_or_none(o["balanced_accuracy"]) for t, o in optimum.items()
         }
     result.update({k: v for k, v in run.items() if k not in result})
     return result
@@ -333,7 +333,7 @@ def _json_default(value: Any) -> Any:
 def clean_history(history: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """History with non-finite floats as ``null`` (strict JSON)."""
     return [
-        {k: (_finite(v) if isinstance(v, float) else v) for k, v in record.items()}
+        {k: (finite_or_none(v) if isinstance(v, float) else v) for k, v in record.items()}
         for record in history
     ]
 

@@ -27,7 +27,6 @@ from trainer.synthetic.raw import RawSessionSpec, raw_session_dir
 CONFIG_DIR = config_dir(DATASETS)
 DEFAULT_DATA_ROOT = "data"
 # Fields of a ``synthetic:`` block besides the generator's own (``presets.py``).
-SYNTHETIC_SESSION_KEYS = ("n_units", "seed", "n_lags")
 
 
 @dataclass(frozen=True)

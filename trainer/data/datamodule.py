@@ -39,10 +39,10 @@ from trainer.data.datasets import (
     masked_mean_rates,
     session_info,
 )
-from trainer.data.derived.cache import DerivedSession, ensure_derived
+from trainer.data.derived.cache import DerivedSession
 from trainer.data.derived.samples import LaggedSessionDataset, max_lag, sample_bins, split_samples
 from trainer.data.derived.storage import STIM_DTYPES, StimCodec, codec_of
-from trainer.data.sessions import raw_session_folders
+from trainer.data.sessions import derived_session_folders
 from trainer.data.transfer import (
     PLACEMENT_MODES,
     FrameIndexDataset,
@@ -98,6 +98,7 @@ class MultiDatasetDM(pl.LightningDataModule):
         self.batch_size = batch_size
         self.dset_dtype = dset_dtype
         self.derived_dir = Path(derived_dir) if derived_dir else None
+        self._folders: list[Path] | None = None  # the sessions' derived arrays, once known
         self.num_workers = num_workers
         self.seed = seed
         self.steps_per_epoch = steps_per_epoch
@@ -125,19 +126,16 @@ class MultiDatasetDM(pl.LightningDataModule):
         self._materialize()
 
     def _materialize(self) -> list[Path]:
-        """Every session's derived arrays, generating or deriving what is missing or damaged.
+        """Every session's derived arrays, generating or deriving what is missing or damaged
+        (once per process: ``prepare_data`` and ``setup`` both need them on rank 0).
 
         Damage here means what headers and sizes show (truncated or missing files, a
         corrupt manifest): cheap enough for every rank at every start. Checksums read
         every byte, so only ``corejob-train generate`` compares them.
         """
-        raws = raw_session_folders(self.config)
-        return [
-            ensure_derived(
-                raw, session.fields, self.dset_dtype, session.source, derived_dir=self.derived_dir
-            )
-            for raw, session in zip(raws, self.config.sessions, strict=True)
-        ]
+        if self._folders is None:
+            self._folders = derived_session_folders(self.config, self.dset_dtype, self.derived_dir)
+        return self._folders
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_dataset is None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from trainer.contract.errors import DataError
 from trainer.data.config import DatasetConfig, SessionConfig
+from trainer.data.derived.cache import ensure_derived
 from trainer.recordings.store import is_raw_session
 from trainer.synthetic.raw import ensure_raw_session
 
@@ -37,4 +38,20 @@ def raw_session_folders(config: DatasetConfig, verify: bool = False) -> list[Pat
         if s.synthetic is not None
         else recorded_session_folder(config, s)
         for s in config.sessions
+    ]
+
+
+def derived_session_folders(
+    config: DatasetConfig,
+    dset_dtype: str,
+    derived_dir: Path | None = None,
+    verify: bool = False,
+) -> list[Path]:
+    """Every session's derived-arrays folder: raw sessions first (generated or imported,
+    see :func:`raw_session_folders`), then the config's arrays derived from them where
+    missing or damaged (``trainer.data.derived.cache.ensure_derived``)."""
+    raws = raw_session_folders(config, verify=verify)
+    return [
+        ensure_derived(raw, session.fields, dset_dtype, session.source, derived_dir=derived_dir)
+        for raw, session in zip(raws, config.sessions, strict=True)
     ]

@@ -48,14 +48,9 @@ class PretrainedLoadReport:
         )
 
 
-def read_checkpoint_state(path: str | Path, trust: bool = False) -> tuple[str, dict]:
-    """``(kind, the network's tensors under our names)`` of a checkpoint or bare state dict."""
-    kind, state, _ = read_checkpoint_sessions(path, trust)
-    return kind, state
-
-
 def read_checkpoint_sessions(path: str | Path, trust: bool = False) -> tuple[str, dict, list]:
-    """``read_checkpoint_state`` + the session names a corejob checkpoint embeds ([] else)."""
+    """``(kind, the network's tensors under our names, the session names a corejob
+    checkpoint embeds or [])`` of a checkpoint or bare state dict."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError("--pretrained_checkpoint", str(path), "file not found")
@@ -83,10 +78,11 @@ def core_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def load_pretrained_core(
-    core: nn.Module, path: str | Path, trust: bool = False
+    core: nn.Module, path: str | Path, trust: bool = False, read: tuple | None = None
 ) -> PretrainedLoadReport:
-    """Copy matching core tensors (parameters and buffers) from checkpoint ``path``."""
-    kind, state = read_checkpoint_state(path, trust)
+    """Copy matching core tensors (parameters and buffers) from checkpoint ``path``
+    (``read``: its ``read_checkpoint_sessions`` when the caller already has it)."""
+    kind, state, _ = read or read_checkpoint_sessions(path, trust)
     source = core_tensors(state)
     target = core.state_dict()
     matched, mismatch = {}, []
@@ -110,13 +106,17 @@ def load_pretrained_core(
 
 
 def load_pretrained_heads(
-    model: nn.Module, path: str | Path, sessions: list[tuple[str, int]], trust: bool = False
+    model: nn.Module,
+    path: str | Path,
+    sessions: list[tuple[str, int]],
+    trust: bool = False,
+    read: tuple | None = None,
 ) -> int:
     """``--pretrained_heads``: the per-session parts too (adapters, readouts, baselines,
     history MLPs), to continue training an imported model on the sessions it was trained
     on. Readout ``i`` must have session ``i``'s units (and, in our checkpoints, its name):
     heads moved onto other neurons would be wrong without a word. Returns tensors loaded."""
-    kind, state, names = read_checkpoint_sessions(path, trust)
+    kind, state, names = read or read_checkpoint_sessions(path, trust)
     units = readout_sizes(state)
     wanted = [n for _, n in sessions]
     if units != wanted or (names and names != [name for name, _ in sessions]):
@@ -140,9 +140,10 @@ def load_pretrained_heads(
 def load_pretrained_model(model: Any, path: str, trust: bool = False, heads: bool = False):
     """``--pretrained_checkpoint`` (+ ``--pretrained_heads``) into a ``MultiDatasetModel``;
     returns the lines to print."""
-    lines = [load_pretrained_core(model.model.core, path, trust).summary(path)]
+    read = read_checkpoint_sessions(path, trust)  # once: checkpoints can be gigabytes
+    lines = [load_pretrained_core(model.model.core, path, trust, read).summary(path)]
     if heads:
         sessions = [(s.name, s.n_units) for s in model.sessions]
-        count = load_pretrained_heads(model.model, path, sessions, trust)
+        count = load_pretrained_heads(model.model, path, sessions, trust, read)
         lines.append(f"pretrained heads: loaded {count} tensors for {len(sessions)} sessions")
     return lines

@@ -325,10 +325,8 @@ class LocalBackend:
                 self.store.write_result_record(name, record)
 
     def keep_result(self, job: dict[str, Any], result: dict[str, Any] | None) -> None:
-        """:meth:`result` already keeps what a finished job printed; a failed run without
-        a result stays a live row until cancelled (its log says why it failed)."""
-        if result is not None and summarize(job).state.finished:
-            self._record_result(job, result)
+        """Nothing to do: :meth:`result` already kept what a finished job printed; a
+        failed run without a result stays a live row until cancelled (its log says why)."""
 
     def recorded_results(
         self, selector: dict[str, str] | None = None

@@ -9,12 +9,12 @@ oracle (the true rates' bits/spike on the same samples).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import pytorch_lightning as pl
 
+from trainer.contract.result import finite_or_none
 from trainer.data import MultiDatasetDM, load_dataset_config
 from trainer.models.bits_per_spike import oracle_bps
 from trainer.models.checkpoints.files import CheckpointModel, read_checkpoint_model
@@ -67,8 +67,7 @@ def evaluate_checkpoint(request: EvaluationRequest) -> dict[str, Any]:
     metrics = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
     for hook in hooks:
         hook.remove()
-    synthetic = all(getattr(s, "synthetic", None) is not None for s in config.sessions)
-    oracle = oracle_bps(datamodule) if synthetic else {}
+    oracle = oracle_bps(datamodule)  # {} for recorded sessions (no true rates)
     report = _report(ckpt, request.dataset_config, sessions, metrics, oracle)
     # A history model evaluated on data without spike history is missing a term: say so.
     report["history_used"] = bool(history_calls) if hooks else None
@@ -83,8 +82,8 @@ def _report(ckpt: CheckpointModel, dataset: str, sessions, metrics, oracle) -> d
             {
                 "session": info.name,
                 "units": info.n_units,
-                "bits_per_spike": _number(value),
-                "oracle_bits_per_spike": _number(oracle.get(info.name)),
+                "bits_per_spike": finite_or_none(value),
+                "oracle_bits_per_spike": finite_or_none(oracle.get(info.name)),
             }
         )
     return {
@@ -93,16 +92,9 @@ def _report(ckpt: CheckpointModel, dataset: str, sessions, metrics, oracle) -> d
         "model": ckpt.model_config.get("name"),
         "dataset": dataset,
         "sessions": rows,
-        "bits_per_spike_overall": _number(metrics.get("val_bps_overall")),
-        "val_loss": _number(metrics.get("val_loss")),
+        "bits_per_spike_overall": finite_or_none(metrics.get("val_bps_overall")),
+        "val_loss": finite_or_none(metrics.get("val_loss")),
     }
-
-
-def _number(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def report_table(report: dict[str, Any]) -> str:
