@@ -93,3 +93,8 @@ def trainjob_pod_selector(job_name: str, node_rank: int | None = None) -> str:
 def trainjob_master_addr(job_name: str) -> str:
     """Rank 0's address as the torch plugin sets it: pod hostname . JobSet headless service."""
     return f"{job_name}-{TRAINER_REPLICATED_JOB}-0-0.{job_name}"
+
+
+def selector_text(selector: dict[str, str] | None) -> str:
+    """``{"a": "1", "b": "2"}`` -> ``a=1,b=2``: a label selector, keys sorted."""
+    return ",".join(f"{key}={value}" for key, value in sorted((selector or {}).items()))

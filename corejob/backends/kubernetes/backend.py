@@ -46,7 +46,12 @@ from corejob.errors import (
 )
 from corejob.job.flavors import FLAVORS, PYTORCHJOB, TRAINJOB, Flavor, choose_flavor, flavor_of
 from corejob.job.flavors.trainjob_rules import carried_runtime
-from corejob.job.kubeflow import JOB_NAME_LABEL, REPLICA_INDEX_LABEL, REPLICA_TYPE_LABEL
+from corejob.job.kubeflow import (
+    JOB_NAME_LABEL,
+    REPLICA_INDEX_LABEL,
+    REPLICA_TYPE_LABEL,
+    selector_text,
+)
 from corejob.job.state import LABEL_CONFIG_HASH, summarize
 from trainer.contract.result import parse_result_line
 
@@ -56,10 +61,6 @@ RESULT_TAIL_LINES = 200
 # termination grace period (120 s) plus the operator's and garbage collector's lag.
 DELETION_WAIT_S = 300.0
 DELETION_POLL_S = 1.0
-
-
-def selector_text(selector: dict[str, str] | None) -> str:
-    return ",".join(f"{key}={value}" for key, value in sorted((selector or {}).items()))
 
 
 def replica_selector(name: str, replica: str | None) -> str:

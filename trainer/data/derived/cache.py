@@ -54,9 +54,12 @@ SHAPING_FIELDS = ("types", "sampling", "transforms", "datafilters", "cids", "key
 def _raw_identity(raw: Path) -> dict[str, Any]:
     """What identifies a raw session's content without reading its arrays."""
     identity: dict[str, Any] = {}
-    for file in sorted(raw.rglob("*")):
+    # Not into derived/: its caches (and their temporary folders) grow with every config.
+    tops = [p for p in raw.iterdir() if p.name != DERIVED_DIR and not p.name.startswith(".")]
+    files = [f for top in tops for f in ([top] if top.is_file() else top.rglob("*"))]
+    for file in sorted(files):
         rel = file.relative_to(raw)
-        if rel.parts[0] == DERIVED_DIR or rel.name.startswith(".") or not file.is_file():
+        if rel.name.startswith(".") or not file.is_file():
             continue
         if file.suffix == ".json":
             identity[str(rel)] = hashlib.sha1(file.read_bytes()).hexdigest()

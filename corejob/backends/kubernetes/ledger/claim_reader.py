@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corejob.errors import UsageError
-from corejob.job.kubeflow import trainer_containers
+from corejob.job.kubeflow import selector_text, trainer_containers
 from trainer.contract.result import RESULT_RECORD_FILE, parse_result_record
 
 Spec = dict[str, Any]
@@ -35,7 +35,7 @@ READER_LABELS = {
     "app.kubernetes.io/component": "results-reader",
     "app.kubernetes.io/managed-by": "corejob",
 }
-READER_SELECTOR = ",".join(f"{key}={value}" for key, value in sorted(READER_LABELS.items()))
+READER_SELECTOR = selector_text(READER_LABELS)
 # What the reader takes from the job's pod: who it runs as and where it may run.
 POD_FIELDS = ("serviceAccountName", "imagePullSecrets", "securityContext", "nodeSelector",
               "tolerations", "affinity", "priorityClassName")  # fmt: skip

@@ -17,6 +17,7 @@ import hashlib
 import json
 from typing import Any
 
+from corejob.job.kubeflow import selector_text
 from trainer.contract.result import parse_result_record, result_record
 
 # Selects the ledger's ConfigMaps (and nothing else corejob makes).
@@ -79,5 +80,4 @@ def records_of(config_maps: list[Job]) -> list[tuple[Job, dict[str, Any] | None]
 
 def ledger_selector(selector: dict[str, str] | None) -> str:
     """The label selector of the records of the jobs ``selector`` picks."""
-    items = {**(selector or {}), RECORD_LABEL: RECORD_KIND}
-    return ",".join(f"{key}={value}" for key, value in sorted(items.items()))
+    return selector_text({**(selector or {}), RECORD_LABEL: RECORD_KIND})
