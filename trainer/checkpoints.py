@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from trainer.contract.errors import ConfigError, DataError
+from trainer.contract.errors import ConfigError, DataError, first_line
 
 LAST_CKPT = "last.ckpt"
 TEMPORARY_SUFFIX = ".partial"
@@ -114,7 +114,7 @@ def checkpoint_problem(path: Path) -> str | None:
             return "no such file"
         return f"unreadable ({error.strerror or error})"
     except Exception as error:  # torch raises RuntimeError/UnpicklingError/EOFError/...
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        first = first_line(error)
         return f"damaged ({first[:160]})"
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         return "not a training checkpoint (no state_dict)"

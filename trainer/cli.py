@@ -25,7 +25,7 @@ from trainer.checkpoint_commands import TRUST_HELP, add_checkpoint_commands
 
 # Light imports only: the SIGTERM handler must be in place before torch loads (preemption).
 from trainer.contract import exit_codes
-from trainer.contract.errors import CorejobTrainError
+from trainer.contract.errors import CorejobTrainError, first_line
 from trainer.contract.flag_types import fraction, non_negative_float, non_negative_int, positive_int
 from trainer.contract.preemption import Preempted, SigtermFlag
 from trainer.video.options import add_video_arguments
@@ -363,7 +363,7 @@ def _exit_code_for(error: BaseException, debug: bool) -> int:
     from trainer.contract.distributed import is_communication_failure
 
     if is_communication_failure(error):
-        first = (str(error).strip().splitlines() or [""])[0]
+        first = first_line(error)
         _report(f"distributed communication failed (a peer died or timed out): {first}", debug)
         return exit_codes.DISTRIBUTED_FAILURE
     storage = _storage_error_in(error)
@@ -413,7 +413,7 @@ def _record_failure(args: argparse.Namespace | None, code: int, error: BaseExcep
         if distributed_layout(os.environ, "cpu").rank != 0:
             return
         state = "Restarting" if exit_codes.is_retryable(code) else "Failed"
-        line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        line = first_line(error)
         message = f"exit code {code}: {type(error).__name__}: {line}"
         run = {"run_dir": args.run_dir, "model": args.model_config,
                "dataset": args.dataset_configs_path}  # fmt: skip

@@ -112,3 +112,10 @@ def storage_error(
         uid = os.getuid() if hasattr(os, "getuid") else "?"
         return DataError(where, PERMANENT_ERRNOS[error.errno].format(uid=uid))
     return None
+
+
+def first_line(error: BaseException) -> str:
+    """An exception's first non-blank line (its type's name when it has no message): the
+    part of torch's and numpy's multi-paragraph messages a one-line error can carry."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines or [type(error).__name__])[0]

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from trainer.configs.model_schema import has_vision
-from trainer.contract.errors import ConfigError
+from trainer.contract.errors import ConfigError, first_line
 from trainer.data.datasets import SessionInfo
 from trainer.models.components import (
     build_adapter,
@@ -125,7 +125,7 @@ def _dry_run(model: MultiDatasetV1Model, info: SessionInfo, i: int, channels: in
     try:
         out = model(stim, i, behavior)
     except (RuntimeError, ValueError) as error:
-        first = (str(error).splitlines() or [""])[0]
+        first = first_line(error)
         raise ConfigError(
             info.name,
             "image_shape",

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from trainer.configs.model_schema import load_model_config, validate_model_config
-from trainer.contract.errors import ConfigError, DataError
+from trainer.contract.errors import ConfigError, DataError, first_line
 from trainer.models.checkpoints.layout import (
     readout_sizes,
     split_model_state,
@@ -72,7 +72,7 @@ def load_torch_file(path: str | Path, trust: bool = False) -> Any:
             ) from None
         raw = _load_trusted(path)
     except Exception as error:  # truncated zip, not a torch file, ...
-        raise DataError(path, f"not a readable checkpoint ({_first_line(error)[:200]})") from None
+        raise DataError(path, f"not a readable checkpoint ({first_line(error)[:200]})") from None
     return raw
 
 
@@ -80,7 +80,7 @@ def _load_trusted(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:
-        raise DataError(path, f"not a readable checkpoint ({_first_line(error)[:200]})") from None
+        raise DataError(path, f"not a readable checkpoint ({first_line(error)[:200]})") from None
 
 
 def _unpickling_reason(error: BaseException) -> str:
@@ -91,11 +91,6 @@ def _unpickling_reason(error: BaseException) -> str:
         return f"it refers to {match.group(1)}"
     match = re.search(r"Unsupported [^\n.]*", text)
     return match.group(0).strip() if match else "not a tensors-only file"
-
-
-def _first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    return (lines or [type(error).__name__])[0]
 
 
 def read_checkpoint_model(

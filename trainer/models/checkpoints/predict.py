@@ -19,7 +19,7 @@ import torch
 
 from trainer.checkpoints import write_atomically
 from trainer.configs.model_schema import has_vision
-from trainer.contract.errors import ConfigError, DataError
+from trainer.contract.errors import ConfigError, DataError, first_line
 from trainer.data.datasets import SessionInfo
 from trainer.models.checkpoints.files import CheckpointModel, read_checkpoint_model
 from trainer.models.checkpoints.restore import build_restored, sessions_for_inputs
@@ -48,7 +48,7 @@ def read_inputs(path: str | Path) -> dict[str, Any]:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        first = first_line(error)
         raise DataError(path, f"not a torch.save file of tensors ({first[:200]})") from None
     if not isinstance(raw, dict):
         raise DataError(path, f"holds a {type(raw).__name__}; expected a dict with {INPUT_KEYS}")
